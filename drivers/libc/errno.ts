@@ -1,0 +1,17 @@
+/** errno numbers and names for x86_64/aarch64 Linux (the generic table). */
+export const Errno = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7, ENOEXEC: 8, EBADF: 9, ECHILD: 10,
+  EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20,
+  EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, ETXTBSY: 26, EFBIG: 27, ENOSPC: 28, ESPIPE: 29,
+  EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOSYS: 38, ENOTEMPTY: 39,
+  ELOOP: 40, ENODATA: 61, EOPNOTSUPP: 95, EADDRINUSE: 98, EADDRNOTAVAIL: 99, ENETUNREACH: 101,
+  ECONNRESET: 104, ETIMEDOUT: 110, ECONNREFUSED: 111,
+} as const;
+
+export type ErrnoName = keyof typeof Errno;
+
+const namesByNumber = new Map<number, string>(Object.entries(Errno).map(([k, v]) => [v, k]));
+
+export function errnoName(code: number): string {
+  return namesByNumber.get(code) ?? `errno ${code}`;
+}

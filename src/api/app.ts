@@ -1,0 +1,60 @@
+import { Hono } from "hono";
+import { messageOf, statusOf } from "../errors";
+import { log } from "../util/log";
+import { BUNKER_VERSION } from "../version";
+import type { ConnectionEnv } from "./http/hijack";
+import { API_VERSION, splitVersion } from "./version";
+
+/** What every route handler gets in `c.env`: the connection (for hijack) and the negotiated API version. */
+export interface ApiEnv extends ConnectionEnv {
+  apiVersion: string;
+}
+export type ApiHono = Hono<{ Bindings: ApiEnv }>;
+
+export function newRouter(): ApiHono {
+  return new Hono<{ Bindings: ApiEnv }>();
+}
+
+const COMMON_HEADERS: Record<string, string> = {
+  "Api-Version": API_VERSION,
+  Server: `Bunker/${BUNKER_VERSION} (linux)`,
+  Ostype: "linux",
+  "Docker-Experimental": "false",
+};
+
+/** Errors become `{"message": ...}` with the status their class carries — the only such mapping. */
+export function errorResponse(err: unknown): Response {
+  const status = statusOf(err);
+  if (status === 500) log.error("request failed", { error: messageOf(err), stack: err instanceof Error ? err.stack : undefined });
+  if (status === 304) return new Response(null, { status });
+  return new Response(JSON.stringify({ message: messageOf(err) }), { status, headers: { "Content-Type": "application/json" } });
+}
+
+/**
+ * The API application: strips and checks the `/vX.Y` prefix, routes to the resource routers, adds the
+ * headers every docker response carries.
+ */
+export function createApp(routers: ApiHono[]): (request: Request, env: ConnectionEnv) => Promise<Response> {
+  const app = newRouter();
+  for (const r of routers) app.route("/", r);
+  app.notFound(() => new Response(JSON.stringify({ message: "page not found" }), { status: 404, headers: { "Content-Type": "application/json" } }));
+  app.onError((err) => errorResponse(err));
+
+  return async (request, env) => {
+    let response: Response;
+    try {
+      const url = new URL(request.url);
+      const { version, path } = splitVersion(url.pathname);
+      log.debug("request", { method: request.method, path: url.pathname });
+      if (path !== url.pathname) {
+        url.pathname = path;
+        request = new Request(url, request);
+      }
+      response = await app.fetch(request, { ...env, apiVersion: version });
+    } catch (err) {
+      response = errorResponse(err);
+    }
+    for (const [k, v] of Object.entries(COMMON_HEADERS)) if (!response.headers.has(k)) response.headers.set(k, v);
+    return response;
+  };
+}

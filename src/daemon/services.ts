@@ -1,0 +1,4 @@
+import type { ServiceInstaller } from "./daemon";
+
+/** Every service the daemon runs, in start-up order (each may use what the earlier ones registered). */
+export const SERVICES: ServiceInstaller[] = [];
