@@ -21,5 +21,5 @@ if (!cli.matchedCommand) {
   }
   if (!cli.options.help && !cli.options.version) cli.outputHelp();
 } else {
-  await cli.runMatchedCommand();
+  void cli.runMatchedCommand();
 }

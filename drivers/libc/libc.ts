@@ -49,9 +49,14 @@ const lib = dlopen("libc.so.6", {
   statfs: { args: [P, P], returns: i32 },
   lchown: { args: [P, u32(), u32()], returns: i32 },
   utimensat: { args: [i32, P, P, i32], returns: i32 },
+  futimens: { args: [i32, P], returns: i32 },
   fcntl: { args: [i32, i32, i64], returns: i32 },
   waitpid: { args: [i32, P, i32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  waitid: { args: [i32, u32(), P, i32], returns: i32 },
+  pipe2: { args: [P, i32], returns: i32 },
+  poll: { args: [P, u64, i32], returns: i32 },
+  memfd_create: { args: [P, u32()], returns: i32 },
 });
 
 function u32() {
@@ -80,8 +85,8 @@ function check(name: string, rc: number | bigint, detail = ""): number {
   return n;
 }
 
-function optCstr(s: string | null | undefined): Pointer | null {
-  return s == null ? null : ptr(cstr(s));
+function optCstr(s: string | null | undefined): Buffer | null {
+  return s == null ? null : cstr(s);
 }
 
 // ---- mounts ----
@@ -93,11 +98,11 @@ export const MNT_DETACH = 2;
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
   const keep = [source, target, fstype, data].map((s) => (s == null ? null : cstr(s)));
-  check("mount", sym.mount(keep[0] ? ptr(keep[0]) : null, ptr(keep[1]!), keep[2] ? ptr(keep[2]) : null, BigInt(flags), keep[3] ? ptr(keep[3]) : null), target);
+  check("mount", sym.mount(keep[0]!, keep[1]!, keep[2]!, BigInt(flags), keep[3]!), target);
 }
 
 export function umount(target: string, flags = 0): void {
-  check("umount2", sym.umount2(ptr(cstr(target)), flags), target);
+  check("umount2", sym.umount2(cstr(target), flags), target);
 }
 
 // ---- files ----
@@ -107,18 +112,18 @@ export function makedev(major: number, minor: number): bigint {
 }
 
 export function mknod(path: string, mode: number, dev: bigint): void {
-  check("mknod", sym.mknod(ptr(cstr(path)), BigInt(mode), dev), path);
+  check("mknod", sym.mknod(cstr(path), BigInt(mode), dev), path);
 }
 
 export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0): void {
-  const v = value.length ? ptr(value) : optCstr("");
-  check("lsetxattr", sym.lsetxattr(ptr(cstr(path)), ptr(cstr(name)), v, BigInt(value.length), flags), `${path} ${name}`);
+  const v = value.length ? value : optCstr("");
+  check("lsetxattr", sym.lsetxattr(cstr(path), cstr(name), v, BigInt(value.length), flags), `${path} ${name}`);
 }
 
 /** Returns null when the attribute does not exist. */
 export function lgetxattr(path: string, name: string): Uint8Array | null {
   const buf = new Uint8Array(65536);
-  const n = Number(sym.lgetxattr(ptr(cstr(path)), ptr(cstr(name)), ptr(buf), BigInt(buf.length)));
+  const n = Number(sym.lgetxattr(cstr(path), cstr(name), buf, BigInt(buf.length)));
   if (n === -1) {
     const e = errno();
     if (e === 61 /* ENODATA */ || e === 95 /* EOPNOTSUPP */) return null;
@@ -129,7 +134,7 @@ export function lgetxattr(path: string, name: string): Uint8Array | null {
 
 export function llistxattr(path: string): string[] {
   const buf = new Uint8Array(65536);
-  const n = Number(sym.llistxattr(ptr(cstr(path)), ptr(buf), BigInt(buf.length)));
+  const n = Number(sym.llistxattr(cstr(path), buf, BigInt(buf.length)));
   if (n === -1) {
     const e = errno();
     if (e === 95) return [];
@@ -139,7 +144,7 @@ export function llistxattr(path: string): string[] {
 }
 
 export function lchown(path: string, uid: number, gid: number): void {
-  check("lchown", sym.lchown(ptr(cstr(path)), uid, gid), path);
+  check("lchown", sym.lchown(cstr(path), uid, gid), path);
 }
 
 const AT_FDCWD = -100;
@@ -151,13 +156,13 @@ export function lutimes(path: string, atimeSec: number, mtimeSec: number): void 
   ts[1] = BigInt(Math.round((atimeSec % 1) * 1e9));
   ts[2] = BigInt(Math.floor(mtimeSec));
   ts[3] = BigInt(Math.round((mtimeSec % 1) * 1e9));
-  check("utimensat", sym.utimensat(AT_FDCWD, ptr(cstr(path)), ptr(ts), AT_SYMLINK_NOFOLLOW), path);
+  check("utimensat", sym.utimensat(AT_FDCWD, cstr(path), ts, AT_SYMLINK_NOFOLLOW), path);
 }
 
 export const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000, NONBLOCK: 0o4000, DIRECTORY: 0o200000, NOFOLLOW: 0o400000, CLOEXEC: 0o2000000, PATH: 0o10000000 } as const;
 
 export function open(path: string, flags: number, mode = 0): number {
-  return check("open", sym.open(ptr(cstr(path)), flags, BigInt(mode)), path);
+  return check("open", sym.open(cstr(path), flags, BigInt(mode)), path);
 }
 
 export function close(fd: number): void {
@@ -165,7 +170,7 @@ export function close(fd: number): void {
 }
 
 export function ioctl(fd: number, request: number | bigint, arg: Uint8Array | null): number {
-  return check("ioctl", sym.ioctl(fd, BigInt(request), arg ? ptr(arg) : null));
+  return check("ioctl", sym.ioctl(fd, BigInt(request), arg));
 }
 
 // ---- processes ----
@@ -192,7 +197,7 @@ export const WNOHANG = 1;
 /** waitpid; returns [pid, rawStatus]; pid 0 with WNOHANG when nothing changed. */
 export function waitpid(pid: number, options = 0): [number, number] {
   const status = new Int32Array(1);
-  const r = check("waitpid", sym.waitpid(pid, ptr(status), options));
+  const r = check("waitpid", sym.waitpid(pid, status, options));
   return [r, status[0]!];
 }
 
@@ -203,11 +208,138 @@ export function exitCodeOfStatus(status: number): number {
   return 128 + sig;
 }
 
-export const SYS = { pidfd_open: 434, pivot_root: 155, fsopen: 430, fsconfig: 431, fsmount: 432, move_mount: 429, close_range: 436, openat2: 437 } as const;
+export const SYS = { pidfd_open: 434, pidfd_send_signal: 424, pivot_root: 155, fsopen: 430, fsconfig: 431, fsmount: 432, move_mount: 429, close_range: 436, openat2: 437 } as const;
 
-export function syscall(nr: number, ...args: (number | bigint | Pointer | null)[]): number {
-  const a = [...args.map((x) => (x == null ? 0n : typeof x === "bigint" ? x : BigInt(x as number))), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6) as bigint[];
-  return check(`syscall(${nr})`, sym.syscall(BigInt(nr), a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!));
+type SyscallBuffer = NodeJS.TypedArray | DataView;
+type SyscallArg = number | bigint | Pointer | SyscallBuffer | null;
+
+/** syscall(2). Pass buffers themselves, not ptr(buffer): they are kept reachable until the call returns. */
+export function syscall(nr: number, ...args: SyscallArg[]): number {
+  return syscallNamed(`syscall(${nr})`, "", nr, args);
+}
+
+/**
+ * The arguments are raw integers, so nothing tells the GC that the buffers behind the addresses are in use: an
+ * allocation between ptr() and the call (a BigInt conversion) can collect them and the kernel reads freed memory.
+ * Measured: openat2 failed with a bogus ENOENT after ~58k calls before buffers were pinned here.
+ */
+let pinnedForSyscall: SyscallBuffer[] = [];
+function syscallNamed(name: string, detail: string, nr: number, args: SyscallArg[]): number {
+  const buffers = args.filter((x): x is SyscallBuffer => ArrayBuffer.isView(x));
+  pinnedForSyscall = buffers;
+  try {
+    const a = args.map((x) => (x == null ? 0n : typeof x === "bigint" ? x : ArrayBuffer.isView(x) ? BigInt(ptr(x)) : BigInt(x as number)));
+    while (a.length < 6) a.push(0n);
+    return check(name, sym.syscall(BigInt(nr), a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!), detail);
+  } finally {
+    pinnedForSyscall = [];
+  }
+}
+
+// ---- confined path resolution (openat2, Linux >= 5.6) ----
+export const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
+
+/** openat2(2) with `struct open_how { flags, mode, resolve }`; returns the new fd. */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number, mode = 0): number {
+  const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
+  return syscallNamed("openat2", path, SYS.openat2, [dirfd, cstr(path), how, how.byteLength]);
+}
+
+/** utimensat(AT_FDCWD, path, ..., AT_SYMLINK_NOFOLLOW) with nanosecond times. */
+export function lutimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const ts = new BigInt64Array([...timespec(atimeNs), ...timespec(mtimeNs)]);
+  check("utimensat", sym.utimensat(AT_FDCWD, cstr(path), ts, AT_SYMLINK_NOFOLLOW), path);
+}
+
+/** futimens(2): set the times of an open file with nanosecond precision. */
+export function futimensNs(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  check("futimens", sym.futimens(fd, new BigInt64Array([...timespec(atimeNs), ...timespec(mtimeNs)])), `fd ${fd}`);
+}
+
+/** Split nanoseconds into a timespec whose tv_nsec is in [0, 1e9), as the kernel requires (also before 1970). */
+function timespec(ns: bigint): [bigint, bigint] {
+  const nsec = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  return [(ns - nsec) / 1_000_000_000n, nsec];
+}
+
+// ---- new mount API (fsopen/fsconfig/fsmount/move_mount, Linux >= 5.2) ----
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
+const FSOPEN_CLOEXEC = 1;
+const FSMOUNT_CLOEXEC = 1;
+const FSCONFIG_SET_STRING = 1;
+const FSCONFIG_CMD_CREATE = 6;
+const MOVE_MOUNT_F_EMPTY_PATH = 4;
+
+/** A filesystem context fd for `fsname`; read() on it yields the kernel's error messages. */
+export function fsopen(fsname: string): number {
+  return syscallNamed("fsopen", fsname, SYS.fsopen, [cstr(fsname), FSOPEN_CLOEXEC]);
+}
+
+export function fsconfigString(fsfd: number, key: string, value: string): void {
+  syscallNamed("fsconfig", `${key}=${value}`, SYS.fsconfig, [fsfd, FSCONFIG_SET_STRING, cstr(key), cstr(value), 0]);
+}
+
+export function fsconfigCreate(fsfd: number): void {
+  syscallNamed("fsconfig", "FSCONFIG_CMD_CREATE", SYS.fsconfig, [fsfd, FSCONFIG_CMD_CREATE, null, null, 0]);
+}
+
+/** Turn a created filesystem context into a detached mount; `attrFlags` is a mask of MOUNT_ATTR. */
+export function fsmount(fsfd: number, attrFlags = 0): number {
+  return syscallNamed("fsmount", "", SYS.fsmount, [fsfd, FSMOUNT_CLOEXEC, attrFlags]);
+}
+
+/** Attach the detached mount `mountFd` at `target`. */
+export function moveMountTo(mountFd: number, target: string): void {
+  syscallNamed("move_mount", target, SYS.move_mount, [mountFd, cstr(""), AT_FDCWD, cstr(target), MOVE_MOUNT_F_EMPTY_PATH]);
+}
+
+export const P_PID = 1;
+export const P_PIDFD = 3;
+export const WEXITED = 4;
+export const WNOWAIT = 0x01000000;
+/** Child state from waitid(2); `pid` 0 means nothing was ready (WNOHANG). */
+export interface WaitIdResult {
+  pid: number;
+  /** CLD_EXITED (1), CLD_KILLED (2), CLD_DUMPED (3), ... */
+  code: number;
+  /** Exit status for CLD_EXITED, otherwise the signal number. */
+  status: number;
+}
+export function waitid(idType: number, id: number, options: number): WaitIdResult {
+  const info = new Int32Array(32); // siginfo_t is 128 bytes
+  check("waitid", sym.waitid(idType, id, info, options), `${idType}:${id}`);
+  return { pid: info[4]!, code: info[2]!, status: info[6]! };
+}
+
+/** pipe2(2): returns [readEnd, writeEnd]. */
+export function pipe2(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  check("pipe2", sym.pipe2(fds, flags));
+  return [fds[0]!, fds[1]!];
+}
+
+export const POLLIN = 1;
+/** poll(2) over parallel arrays; fills `revents` and returns the number of ready fds (0 on timeout). */
+export function poll(fds: Int32Array, events: number, revents: Int16Array, timeoutMs: number): number {
+  const pfd = new Int32Array(fds.length * 2);
+  const ev = new Int16Array(pfd.buffer);
+  for (let i = 0; i < fds.length; i++) {
+    pfd[i * 2] = fds[i]!;
+    ev[i * 4 + 2] = events;
+  }
+  const n = Number(sym.poll(fds.length ? pfd : null, BigInt(fds.length), timeoutMs));
+  if (n === -1) {
+    const e = errno();
+    if (e === 4 /* EINTR */) return 0;
+    throw new SysError("poll", e);
+  }
+  for (let i = 0; i < fds.length; i++) revents[i] = ev[i * 4 + 3]!;
+  return n;
+}
+
+export const MFD_CLOEXEC = 1;
+export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
+  return check("memfd_create", sym.memfd_create(cstr(name), flags), name);
 }
 
 export function setns(fd: number, nstype: number): void {
@@ -216,7 +348,7 @@ export function setns(fd: number, nstype: number): void {
 
 export function statfsType(path: string): bigint {
   const buf = new BigInt64Array(15);
-  check("statfs", sym.statfs(ptr(cstr(path)), ptr(buf)), path);
+  check("statfs", sym.statfs(cstr(path), buf), path);
   return BigInt.asUintN(64, buf[0]!);
 }
 
@@ -225,23 +357,23 @@ export function socket(domain: number, type: number, protocol: number): number {
   return check("socket", sym.socket(domain, type, protocol));
 }
 export function bind(fd: number, addr: Uint8Array): void {
-  check("bind", sym.bind(fd, ptr(addr), addr.length));
+  check("bind", sym.bind(fd, addr, addr.length));
 }
 export function sendto(fd: number, data: Uint8Array, flags: number, addr: Uint8Array | null): number {
-  return check("sendto", sym.sendto(fd, ptr(data), BigInt(data.length), flags, addr ? ptr(addr) : null, addr ? addr.length : 0));
+  return check("sendto", sym.sendto(fd, data, BigInt(data.length), flags, addr, addr ? addr.length : 0));
 }
 export function recvfrom(fd: number, buf: Uint8Array, flags = 0): number {
-  return check("recvfrom", sym.recvfrom(fd, ptr(buf), BigInt(buf.length), flags, null, null));
+  return check("recvfrom", sym.recvfrom(fd, buf, BigInt(buf.length), flags, null, null));
 }
 /** setsockopt with an int value (SO_REUSEADDR, NETLINK_EXT_ACK, ...). */
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
-  check("setsockopt", sym.setsockopt(fd, level, name, ptr(Int32Array.of(value)), 4));
+  check("setsockopt", sym.setsockopt(fd, level, name, Int32Array.of(value), 4));
 }
 export function readFd(fd: number, buf: Uint8Array): number {
-  return check("read", sym.read(fd, ptr(buf), BigInt(buf.length)));
+  return check("read", sym.read(fd, buf, BigInt(buf.length)));
 }
 export function writeFd(fd: number, buf: Uint8Array): number {
-  return check("write", sym.write(fd, ptr(buf), BigInt(buf.length)));
+  return check("write", sym.write(fd, buf, BigInt(buf.length)));
 }
 export function fcntl(fd: number, cmd: number, arg = 0): number {
   return check("fcntl", sym.fcntl(fd, cmd, BigInt(arg)));

@@ -48,7 +48,7 @@ export function createApp(routers: ApiHono[]): (request: Request, env: Connectio
       log.debug("request", { method: request.method, path: url.pathname });
       if (path !== url.pathname) {
         url.pathname = path;
-        request = new Request(url, request);
+        request = new Request(url.toString(), request);
       }
       response = await app.fetch(request, { ...env, apiVersion: version });
     } catch (err) {

@@ -32,7 +32,7 @@ export interface RequestOptions {
   query?: Query;
   body?: unknown;
   /** Raw body (tar streams): sent as-is. */
-  rawBody?: BodyInit;
+  rawBody?: RequestInit["body"];
   headers?: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -77,7 +77,7 @@ export class Client {
 
   private async raw(method: string, path: string, opts: RequestOptions, version?: string): Promise<Response> {
     const headers: Record<string, string> = { ...opts.headers };
-    let body: BodyInit | undefined = opts.rawBody;
+    let body: RequestInit["body"] | undefined = opts.rawBody;
     if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(opts.body);

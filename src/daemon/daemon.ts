@@ -4,6 +4,7 @@ import { prctl, PR_SET_CHILD_SUBREAPER } from "../../drivers/libc/libc";
 import { createApp, type ApiHono } from "../api/app";
 import { HttpServer, parseListenAddress, type TlsFiles } from "../api/http/server";
 import { systemRoutes } from "../api/routes/system";
+import { debugRoutes } from "../api/routes/debug";
 import { Engine } from "../engine/engine";
 import { openStore } from "../store/db";
 import { MetaRepository } from "../store/meta";
@@ -14,7 +15,7 @@ import { DataRoot } from "./layout";
 import { DataRootLock, writePidfile } from "./lock";
 
 /** Paths whose request bodies stream (build contexts, image tarballs, archives): exempt from the body cap. */
-const STREAMING_UPLOADS = [/^(\/v[\d.]+)?\/build$/, /^(\/v[\d.]+)?\/images\/load$/, /^(\/v[\d.]+)?\/images\/create$/, /^(\/v[\d.]+)?\/containers\/[^/]+\/archive$/];
+const STREAMING_UPLOADS = [/^\/_bunker\/upload$/, /^(\/v[\d.]+)?\/build$/, /^(\/v[\d.]+)?\/images\/load$/, /^(\/v[\d.]+)?\/images\/create$/, /^(\/v[\d.]+)?\/containers\/[^/]+\/archive$/];
 
 /** Services register here what they add to the API and what they must do at shutdown. */
 export interface DaemonContext {
@@ -56,6 +57,7 @@ export class Daemon {
       const engine = new Engine();
       const system = new SystemService(config, engine.events, meta.daemonId());
       const routers: ApiHono[] = [systemRoutes(system)];
+      if (process.env.BUNKER_TEST_ROUTES === "1") routers.push(debugRoutes());
       const hooks: Array<() => Promise<void> | void> = [];
       const ctx: DaemonContext = { config, dataRoot, db, engine, system, routers, onShutdown: (fn) => hooks.push(fn) };
       for (const install of installers) await install(ctx);

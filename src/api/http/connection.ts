@@ -140,13 +140,8 @@ export class HttpConnection {
       );
     }
     this.busy = true;
-    const request = new Request(url, {
-      method: head.method,
-      headers: head.headers,
-      body: bodyStream,
-      // @ts-expect-error Bun accepts `duplex` for streamed request bodies like undici does.
-      duplex: "half",
-    });
+    const init: RequestInit & { duplex: "half" } = { method: head.method, headers: head.headers, body: bodyStream, duplex: "half" };
+    const request = new Request(url.toString(), init);
     if (this.body) this.feedBody();
     void this.dispatch(request, head);
   }
@@ -230,7 +225,7 @@ export class HttpConnection {
       await this.writer.write(lines.join("\r\n") + "\r\n\r\n");
       return;
     }
-    const reader = response.body.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     this.responseReader = reader;
     try {
       const first = await reader.read();
@@ -240,7 +235,7 @@ export class HttpConnection {
         return;
       }
       // A body that is complete within one macrotask gets a Content-Length; anything slower streams.
-      let next: Promise<ReadableStreamReadResult<Uint8Array>> | null = reader.read();
+      let next = reader.read();
       const raced = await Promise.race([next, new Promise<typeof PENDING>((r) => setImmediate(() => r(PENDING)))]);
       if (raced !== PENDING && raced.done) {
         lines.push(`content-length: ${first.value.byteLength}`);
@@ -249,7 +244,7 @@ export class HttpConnection {
       }
       lines.push("transfer-encoding: chunked");
       await this.writer.write(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), chunkOf(first.value)]));
-      while (next && !this.closed) {
+      while (!this.closed) {
         const r = await next;
         if (r.done) break;
         if (r.value.byteLength > 0) await this.writer.write(chunkOf(r.value));

@@ -1,0 +1,38 @@
+/** Run the real docker CLI (or our own CLI) against a test daemon and capture the outcome. */
+import { existsSync } from "node:fs";
+import { BUNKER_BIN } from "./daemon";
+
+export const DOCKER_BIN = "/usr/local/bin/docker";
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function requireDocker(): void {
+  if (!existsSync(DOCKER_BIN))
+    throw new Error(`the docker CLI is missing at ${DOCKER_BIN}: install docker-ce-cli 28.x (or Debian's docker.io and symlink /usr/bin/docker there)`);
+}
+
+async function run(bin: string, args: string[], env: Record<string, string>, stdin?: string | Uint8Array, timeoutMs = 120_000): Promise<RunResult> {
+  const proc = Bun.spawn([bin, ...args], {
+    env: { ...process.env, ...env },
+    stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { exitCode, stdout, stderr };
+}
+
+export function docker(env: Record<string, string>, args: string[], stdin?: string | Uint8Array, timeoutMs?: number): Promise<RunResult> {
+  requireDocker();
+  return run(DOCKER_BIN, args, { DOCKER_BUILDKIT: "0", ...env }, stdin, timeoutMs);
+}
+
+export function bunker(env: Record<string, string>, args: string[], stdin?: string | Uint8Array, timeoutMs?: number): Promise<RunResult> {
+  return run(BUNKER_BIN, args, env, stdin, timeoutMs);
+}

@@ -1,0 +1,109 @@
+/**
+ * Start a real bunker daemon from the built binary (dist/bunker) on a temporary socket and data root.
+ * Every test file that needs an engine starts its own, so files can run in parallel.
+ */
+import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const BUNKER_BIN = resolve(import.meta.dir, "../../dist/bunker");
+
+export interface TestDaemon {
+  socket: string;
+  host: string;
+  dataRoot: string;
+  dir: string;
+  proc: Subprocess;
+  /** environment for the docker CLI / our CLI pointing at this daemon */
+  env: Record<string, string>;
+  logs(): string;
+  stop(): Promise<number>;
+  kill9(): Promise<void>;
+  /** Start again on the same data root and socket (after stop or kill9). */
+  restart(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  args?: string[];
+  storageDriver?: string;
+  dataRoot?: string;
+  env?: Record<string, string>;
+}
+
+export function requireBinary(): void {
+  if (!existsSync(BUNKER_BIN)) throw new Error(`${BUNKER_BIN} is missing: run \`bun run build\` first (test/run.sh does)`);
+}
+
+export async function waitForSocket(socket: string, proc: Subprocess, logFile: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}:\n${readFileSync(logFile, "utf8")}`);
+    if (existsSync(socket)) {
+      try {
+        const res = await fetch("http://localhost/_ping", { unix: socket } as RequestInit);
+        if (res.ok) return;
+      } catch {}
+    }
+    await Bun.sleep(25);
+  }
+  throw new Error(`daemon did not answer on ${socket} within ${timeoutMs} ms:\n${readFileSync(logFile, "utf8")}`);
+}
+
+export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaemon> {
+  requireBinary();
+  const dir = mkdtempSync(join(tmpdir(), "bunker-test-"));
+  const socket = join(dir, "bunker.sock");
+  const dataRoot = options.dataRoot ?? join(dir, "root");
+  const logFile = join(dir, "daemon.log");
+  const args = [
+    "daemon",
+    "-H", `unix://${socket}`,
+    "--data-root", dataRoot,
+    "--pidfile", join(dir, "bunker.pid"),
+    "--config-file", "/dev/null/none",
+    "--log-level", "debug",
+    ...(options.storageDriver ? ["--storage-driver", options.storageDriver] : []),
+    ...(options.args ?? []),
+  ];
+  // An explicit --config-file that does not exist is an error; tests want no config file at all.
+  const argv = args.filter((a, i) => a !== "--config-file" && args[i - 1] !== "--config-file");
+  const spawn = () =>
+    Bun.spawn([BUNKER_BIN, ...argv], { stdout: Bun.file(logFile), stderr: Bun.file(logFile), env: { ...process.env, ...options.env } });
+  const daemon: TestDaemon = {
+    socket,
+    host: `unix://${socket}`,
+    dataRoot,
+    dir,
+    proc: spawn(),
+    env: { DOCKER_HOST: `unix://${socket}`, BUNKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, "docker-config") },
+    logs: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : ""),
+    async stop() {
+      if (daemon.proc.exitCode !== null) return daemon.proc.exitCode;
+      daemon.proc.kill("SIGTERM");
+      const code = await Promise.race([daemon.proc.exited, Bun.sleep(20_000).then(() => -1)]);
+      if (code === -1) {
+        daemon.proc.kill("SIGKILL");
+        await daemon.proc.exited;
+      }
+      return code;
+    },
+    async kill9() {
+      daemon.proc.kill("SIGKILL");
+      await daemon.proc.exited;
+    },
+    async restart() {
+      daemon.proc = spawn();
+      await waitForSocket(socket, daemon.proc, logFile);
+    },
+  };
+  await waitForSocket(socket, daemon.proc, logFile);
+  return daemon;
+}
+
+/** Stop the daemon and remove its directory (data root included unless it was given from outside). */
+export async function stopDaemon(daemon: TestDaemon | undefined): Promise<void> {
+  if (!daemon) return;
+  await daemon.stop();
+  rmSync(daemon.dir, { recursive: true, force: true });
+}
