@@ -5,7 +5,7 @@
  */
 import { $ } from "bun";
 
-export const WORKER_ENTRYPOINTS: string[] = [];
+export const WORKER_ENTRYPOINTS: string[] = ["drivers/exec/exit-worker.ts"];
 
 const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
 const dirty = (await $`git status --porcelain`.nothrow().quiet().text()).trim() ? "-dirty" : "";
