@@ -9,6 +9,7 @@ import { Engine } from "../engine/engine";
 import { openStore } from "../store/db";
 import { MetaRepository } from "../store/meta";
 import { SystemService } from "../system/service";
+import type { ImageService } from "../images/service";
 import { log, setLogLevel } from "../util/log";
 import type { DaemonConfig } from "./config";
 import { DataRoot } from "./layout";
@@ -25,7 +26,13 @@ export interface DaemonContext {
   engine: Engine;
   system: SystemService;
   routers: ApiHono[];
+  /** Set by the image service installer. */
+  images: ImageService;
+  /** Set by the container service: whether a GraphDriver snapshot key belongs to a container. */
+  isContainerSnapshot(key: string): boolean;
   onShutdown(fn: () => Promise<void> | void): void;
+  /** Runs after every service is installed, before the API listens (reconciliation across services). */
+  onReady(fn: () => Promise<void> | void): void;
 }
 
 export type ServiceInstaller = (ctx: DaemonContext) => Promise<void> | void;
@@ -59,8 +66,21 @@ export class Daemon {
       const routers: ApiHono[] = [systemRoutes(system)];
       if (process.env.BUNKER_TEST_ROUTES === "1") routers.push(debugRoutes());
       const hooks: Array<() => Promise<void> | void> = [];
-      const ctx: DaemonContext = { config, dataRoot, db, engine, system, routers, onShutdown: (fn) => hooks.push(fn) };
+      const ready: Array<() => Promise<void> | void> = [];
+      const ctx: DaemonContext = {
+        config,
+        dataRoot,
+        db,
+        engine,
+        system,
+        routers,
+        images: undefined as unknown as ImageService,
+        isContainerSnapshot: () => false,
+        onShutdown: (fn) => hooks.push(fn),
+        onReady: (fn) => ready.push(fn),
+      };
       for (const install of installers) await install(ctx);
+      for (const fn of ready) await fn();
 
       const server = new HttpServer({
         handler: createApp(routers),

@@ -1,4 +1,5 @@
+import { installImages } from "../images/install";
 import type { ServiceInstaller } from "./daemon";
 
 /** Every service the daemon runs, in start-up order (each may use what the earlier ones registered). */
-export const SERVICES: ServiceInstaller[] = [];
+export const SERVICES: ServiceInstaller[] = [installImages];

@@ -1,0 +1,80 @@
+import { InvalidParameterError } from "../../errors";
+import type { Engine } from "../../engine/engine";
+import { ProgressWriter } from "../../images/progress";
+import type { ImageService } from "../../images/service";
+import { newRouter, type ApiHono } from "../app";
+import { checkFilterKeys, parseFilters } from "../filters";
+import { jsonLinesResponse } from "../stream";
+
+const bool = (v: string | undefined) => v === "1" || v === "true" || v === "True";
+
+/** Image names contain slashes (`127.0.0.1:5000/x/y:tag`): the routes capture everything up to the suffix. */
+export function imageRoutes(engine: Engine, images: ImageService): ApiHono {
+  const r = newRouter();
+
+  r.post("/images/create", async (c) => {
+    const fromImage = c.req.query("fromImage");
+    const fromSrc = c.req.query("fromSrc");
+    if (!fromImage && !fromSrc) throw new InvalidParameterError("fromImage or fromSrc is required");
+    if (!fromImage) throw new InvalidParameterError("importing an image (fromSrc) is not supported yet");
+    const tag = c.req.query("tag");
+    const reference = tag ? (tag.startsWith("sha256:") ? `${fromImage}@${tag}` : `${fromImage}:${tag}`) : fromImage;
+    const credentials = images.credentialsFrom(c.req.header("X-Registry-Auth"));
+    const platform = c.req.query("platform") || undefined;
+    const abort = new AbortController();
+    return jsonLinesResponse(async (out) => {
+      await engine.run("pull", { reference, platform, credentials }, { stdout: out, signal: abort.signal });
+    });
+  });
+
+  r.get("/images/json", (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    checkFilterKeys(filters, ["dangling", "label", "reference", "before", "since", "until"]);
+    let list = images.graph.list();
+    const dangling = filters.get("dangling");
+    if (dangling) list = list.filter((i) => (i.repoTags.length === 0) === bool(dangling[0]));
+    const labels = filters.get("label");
+    if (labels)
+      list = list.filter((i) =>
+        labels.every((l) => {
+          const [k, v] = l.split("=", 2) as [string, string | undefined];
+          const have = i.config.config?.Labels ?? {};
+          return v === undefined ? k in have : have[k] === v;
+        }),
+      );
+    const refs = filters.get("reference");
+    if (refs) {
+      const patterns = refs.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".")}$`));
+      list = list.filter((i) => i.repoTags.some((t) => patterns.some((re) => re.test(t) || re.test(t.replace(/:[^:/]+$/, "")))));
+    }
+    for (const key of ["before", "since"] as const) {
+      const v = filters.get(key)?.[0];
+      if (!v) continue;
+      const pivot = images.resolve(v);
+      list = list.filter((i) => (key === "before" ? i.created < pivot.created : i.created > pivot.created));
+    }
+    if (!bool(c.req.query("all"))) list = list.filter((i) => i.repoTags.length > 0 || !images.graph.children(i.id).length);
+    return c.json(list.map((i) => images.summary(i)));
+  });
+
+  r.post("/images/prune", async (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    const dangling = filters.get("dangling")?.[0];
+    return c.json(await engine.run("image.prune", { danglingOnly: dangling === undefined ? true : bool(dangling) }));
+  });
+
+  r.get("/images/:name{.+}/json", (c) => c.json(images.inspect(images.resolve(c.req.param("name")))));
+  r.get("/images/:name{.+}/history", (c) => c.json(images.history(images.resolve(c.req.param("name")))));
+  r.post("/images/:name{.+}/tag", async (c) => {
+    const repo = c.req.query("repo");
+    if (!repo) throw new InvalidParameterError("repository name (repo) is required");
+    await engine.run("image.tag", { source: c.req.param("name"), repo, tag: c.req.query("tag") || undefined });
+    return new Response(null, { status: 201 });
+  });
+  r.delete("/images/:name{.+}", async (c) =>
+    c.json(await engine.run("image.remove", { name: c.req.param("name"), force: bool(c.req.query("force")), noprune: bool(c.req.query("noprune")) })),
+  );
+  return r;
+}
+
+export { ProgressWriter };

@@ -1,0 +1,31 @@
+import { createGraphDriver } from "../../drivers/graph";
+import { imageRoutes } from "../api/routes/images";
+import type { ServiceInstaller } from "../daemon/daemon";
+import { ProgressWriter } from "./progress";
+import { ImageService } from "./service";
+
+/** Wire the image service into the daemon: GraphDriver, ImageGraph, jobs, routes, `docker info` figures. */
+export const installImages: ServiceInstaller = async (ctx) => {
+  const driver = createGraphDriver(ctx.config.storageDriver, ctx.dataRoot.graphHome(ctx.config.storageDriver === "overlay2" ? "overlay" : ctx.config.storageDriver));
+  await driver.init();
+  const images = new ImageService(ctx, driver);
+  ctx.images = images;
+  const { engine } = ctx;
+  engine.register("pull", async (job) => {
+    const result = await images.pull(job.args, new ProgressWriter(job.stdout), job.signal);
+    engine.events.publish("image", "pull", job.args.reference, { name: job.args.reference });
+    return result;
+  });
+  engine.register("image.remove", (job) => images.remove(job.args.name, job.args.force, job.args.noprune));
+  engine.register("image.tag", async (job) => images.tag(job.args.source, job.args.repo, job.args.tag));
+  engine.register("image.prune", (job) => images.prune(job.args.danglingOnly));
+  ctx.routers.push(imageRoutes(engine, images));
+  ctx.system.contribute({
+    info: () => ({ Images: images.graph.count(), Driver: driver.name === "overlay" ? "overlay2" : driver.name, DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]] }),
+    diskUsage: async () => {
+      const list = images.graph.list();
+      return { LayersSize: list.reduce((n, i) => n + i.size, 0), Images: list.map((i) => images.summary(i)) };
+    },
+  });
+  ctx.onReady(() => images.reconcile((key) => ctx.isContainerSnapshot(key)));
+};
