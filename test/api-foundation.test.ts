@@ -31,7 +31,7 @@ describe("docker CLI", () => {
     expect(info.DockerRootDir).toBe(d.dataRoot);
     expect(info.NCPU).toBeGreaterThan(0);
     expect(info.MemTotal).toBeGreaterThan(0);
-    expect(info.KernelVersion).toBe(require("node:os").release());
+    expect(info.KernelVersion).toBe((await import("node:os")).release());
     expect(info.Driver).toBe("overlay");
     expect(["1", "2"]).toContain(info.CgroupVersion);
   });

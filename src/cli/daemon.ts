@@ -19,6 +19,8 @@ interface DaemonFlags {
   insecureRegistry?: string | string[];
   registryMirror?: string | string[];
   liveRestore?: boolean | string;
+  ephemeral?: boolean;
+  bridge?: string;
   bip?: string;
   fixedCidr?: string;
   dns?: string | string[];
@@ -43,7 +45,9 @@ export function registerDaemonCommand(cli: CAC): void {
     .option("--insecure-registry <host>", "Registry reachable over plain HTTP; repeatable")
     .option("--registry-mirror <url>", "Preferred registry mirror for docker.io; repeatable")
     .option("--live-restore [bool]", "Keep containers running when the daemon stops (default true)")
-    .option("--bip <cidr>", "Address and prefix of the default bridge")
+    .option("--ephemeral", "Remove everything this daemon created (containers, networks, firewall rules) when it stops")
+    .option("-b, --bridge <name>", "Name of the default bridge (default bunker0; none disables it)")
+    .option("--bip <cidr>", "Address and prefix of the default bridge (default 172.17.0.1/16)")
     .option("--fixed-cidr <cidr>", "IPv4 subnet for fixed IPs on the default bridge")
     .option("--dns <ip>", "DNS server for containers; repeatable")
     .action(async (flags: DaemonFlags) => {
@@ -64,6 +68,8 @@ export function registerDaemonCommand(cli: CAC): void {
           insecureRegistries: list(flags.insecureRegistry),
           registryMirrors: list(flags.registryMirror),
           liveRestore: flags.liveRestore === undefined ? undefined : flags.liveRestore !== "false" && flags.liveRestore !== false,
+          bridge: flags.bridge,
+          ephemeral: flags.ephemeral,
           bip: flags.bip,
           fixedCidr: flags.fixedCidr,
           dns: list(flags.dns),

@@ -16,6 +16,10 @@ export interface DaemonConfig {
   insecureRegistries: string[];
   registryMirrors: string[];
   liveRestore: boolean;
+  /** Tear down everything this daemon created (networks, rules, containers) when it stops. */
+  ephemeral: boolean;
+  /** Name of the default bridge (`none` disables it, like dockerd's --bridge=none). */
+  bridge: string;
   bip: string;
   fixedCidr: string;
   dns: string[];
@@ -39,6 +43,8 @@ export const DEFAULTS: DaemonConfig = {
   insecureRegistries: [],
   registryMirrors: [],
   liveRestore: true,
+  ephemeral: false,
+  bridge: "bunker0",
   bip: "",
   fixedCidr: "",
   dns: [],
@@ -61,6 +67,7 @@ const FILE_KEYS: Record<string, [keyof DaemonConfig, "string" | "boolean" | "num
   "insecure-registries": ["insecureRegistries", "string[]"],
   "registry-mirrors": ["registryMirrors", "string[]"],
   "live-restore": ["liveRestore", "boolean"],
+  bridge: ["bridge", "string"],
   bip: ["bip", "string"],
   "fixed-cidr": ["fixedCidr", "string"],
   dns: ["dns", "string[]"],

@@ -10,6 +10,7 @@ import { openStore } from "../store/db";
 import { MetaRepository } from "../store/meta";
 import { SystemService } from "../system/service";
 import type { ImageService } from "../images/service";
+import type { NetworkService } from "../networks/service";
 import { log, setLogLevel } from "../util/log";
 import type { DaemonConfig } from "./config";
 import { DataRoot } from "./layout";
@@ -28,6 +29,8 @@ export interface DaemonContext {
   routers: ApiHono[];
   /** Set by the image service installer. */
   images: ImageService;
+  /** Set by the network service installer. */
+  networks: NetworkService;
   /** Set by the container service: whether a GraphDriver snapshot key belongs to a container. */
   isContainerSnapshot(key: string): boolean;
   onShutdown(fn: () => Promise<void> | void): void;
@@ -75,6 +78,7 @@ export class Daemon {
         system,
         routers,
         images: undefined as unknown as ImageService,
+        networks: undefined as unknown as NetworkService,
         isContainerSnapshot: () => false,
         onShutdown: (fn) => hooks.push(fn),
         onReady: (fn) => ready.push(fn),

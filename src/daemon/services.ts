@@ -1,5 +1,6 @@
 import { installImages } from "../images/install";
+import { installNetworks } from "../networks/install";
 import type { ServiceInstaller } from "./daemon";
 
 /** Every service the daemon runs, in start-up order (each may use what the earlier ones registered). */
-export const SERVICES: ServiceInstaller[] = [installImages];
+export const SERVICES: ServiceInstaller[] = [installImages, installNetworks];

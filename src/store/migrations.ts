@@ -43,4 +43,49 @@ export const MIGRATIONS: string[] = [
      media_type TEXT NOT NULL,
      PRIMARY KEY (image_id, repository, manifest_digest)
    );`,
+  // Containers: the docker Config/HostConfig/State documents as JSON, the name unique (without its slash).
+  `CREATE TABLE containers (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     image_id TEXT NOT NULL,
+     created TEXT NOT NULL,
+     config TEXT NOT NULL,
+     host_config TEXT NOT NULL,
+     state TEXT NOT NULL,
+     restart_count INTEGER NOT NULL DEFAULT 0,
+     manually_stopped INTEGER NOT NULL DEFAULT 0,
+     network_settings TEXT NOT NULL
+   );
+   CREATE INDEX containers_image ON containers(image_id);`,
+  // Networks: user and predefined networks, IPAM reservations, container endpoints.
+  `CREATE TABLE networks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     driver TEXT NOT NULL,
+     bridge TEXT,
+     subnet TEXT,
+     gateway TEXT,
+     ip_range TEXT,
+     internal INTEGER NOT NULL DEFAULT 0,
+     attachable INTEGER NOT NULL DEFAULT 0,
+     labels TEXT NOT NULL DEFAULT '{}',
+     options TEXT NOT NULL DEFAULT '{}',
+     created TEXT NOT NULL
+   );
+   CREATE TABLE ipam_addresses (
+     network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+     ip TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     PRIMARY KEY (network_id, ip)
+   );
+   CREATE TABLE network_endpoints (
+     network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+     container_id TEXT NOT NULL,
+     endpoint_id TEXT NOT NULL,
+     ip TEXT NOT NULL,
+     mac TEXT NOT NULL,
+     host_ifname TEXT NOT NULL,
+     aliases TEXT NOT NULL DEFAULT '[]',
+     PRIMARY KEY (network_id, container_id)
+   );`,
 ];

@@ -26,9 +26,31 @@ export interface TestDaemon {
 
 export interface DaemonOptions {
   args?: string[];
+  /**
+   * The default bridge. Test daemons run in parallel, so by default they get none (containers on the
+   * default network then have only loopback); `true` gives this daemon its own bridge name and subnet.
+   */
+  bridge?: boolean;
   storageDriver?: string;
   dataRoot?: string;
   env?: Record<string, string>;
+  /** Tests want "debug" (the default) in their logs; benchmarks want the daemon's own default, "info". */
+  logLevel?: string;
+}
+
+/** A bridge name no other test daemon uses (15 chars max). */
+export function uniqueBridgeName(): string {
+  return `bkt${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`.slice(0, 15);
+}
+
+/** A /24 in 10.200-249.x.0 that is not routed on this host yet. */
+export function uniqueBridgeCidr(): string {
+  const routes = Bun.spawnSync(["ip", "-4", "route"]).stdout.toString();
+  for (let i = 0; i < 200; i++) {
+    const net = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
+    if (!routes.includes(`${net}.0/`)) return `${net}.1/24`;
+  }
+  throw new Error("no free test subnet");
 }
 
 export function requireBinary(): void {
@@ -62,8 +84,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
     "--data-root", dataRoot,
     "--pidfile", join(dir, "bunker.pid"),
     "--config-file", "/dev/null/none",
-    "--log-level", "debug",
+    "--log-level", options.logLevel ?? "debug",
     ...(options.storageDriver ? ["--storage-driver", options.storageDriver] : []),
+    ...(options.bridge ? ["--bridge", uniqueBridgeName(), "--bip", uniqueBridgeCidr(), "--ephemeral"] : ["--bridge", "none"]),
     ...(options.args ?? []),
   ];
   // An explicit --config-file that does not exist is an error; tests want no config file at all.
