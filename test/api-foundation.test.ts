@@ -32,7 +32,7 @@ describe("docker CLI", () => {
     expect(info.NCPU).toBeGreaterThan(0);
     expect(info.MemTotal).toBeGreaterThan(0);
     expect(info.KernelVersion).toBe((await import("node:os")).release());
-    expect(info.Driver).toBe("overlay");
+    expect(info.Driver).toBe("overlay2");
     expect(["1", "2"]).toContain(info.CgroupVersion);
   });
 

@@ -89,6 +89,8 @@ async function waitListening(ns: string, port: number): Promise<void> {
 beforeAll(() => {
   for (const ns of Object.values(NS)) runSync(["ip", "netns", "add", ns]);
   runSync(inNs(NS.lab, "ip", "link", "set", "lo", "up"));
+  // A new namespace inherits ip_forward from the host's; the lab starts from a known "off".
+  lab.writeSysctl("net.ipv4.ip_forward", "0");
 });
 
 afterAll(async () => {
