@@ -2,6 +2,8 @@ import type { CAC } from "cac";
 import { DEFAULT_CONFIG_FILE, readConfigFile, resolveConfig, type DaemonConfig } from "../daemon/config";
 import { Daemon } from "../daemon/daemon";
 import { SERVICES } from "../daemon/services";
+import { applyEphemeral } from "../daemon/ephemeral";
+import { rmSync } from "node:fs";
 import { log } from "../util/log";
 
 interface DaemonFlags {
@@ -78,16 +80,25 @@ export function registerDaemonCommand(cli: CAC): void {
         process.stderr.write(`bunker daemon: ${(err as Error).message}\n`);
         process.exit(1);
       }
+      const scratch = applyEphemeral(
+        config,
+        { hosts: flags.host !== undefined, dataRoot: flags.dataRoot !== undefined, pidfile: flags.pidfile !== undefined, bridge: flags.bridge !== undefined, bip: flags.bip !== undefined },
+        Bun.spawnSync(["ip", "-4", "route"]).stdout.toString(),
+      );
       let daemon: Daemon;
       try {
         daemon = await Daemon.start(config, SERVICES);
+        if (config.ephemeral) process.stdout.write(`BUNKER_HOST=${config.hosts[0]}\n`);
       } catch (err) {
         process.stderr.write(`bunker daemon: failed to start: ${(err as Error).message}\n`);
         process.exit(1);
       }
       const stop = (signal: string) => {
         log.info("received signal", { signal });
-        void daemon.stop().then(() => process.exit(0));
+        void daemon.stop().then(() => {
+          if (scratch) rmSync(scratch, { recursive: true, force: true });
+          process.exit(0);
+        });
       };
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));

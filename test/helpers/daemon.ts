@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { freeSubnet } from "../../src/daemon/ephemeral";
 
 export const BUNKER_BIN = resolve(import.meta.dir, "../../dist/bunker");
 
@@ -45,12 +46,7 @@ export function uniqueBridgeName(): string {
 
 /** A /24 in 10.200-249.x.0 that is not routed on this host yet. */
 export function uniqueBridgeCidr(): string {
-  const routes = Bun.spawnSync(["ip", "-4", "route"]).stdout.toString();
-  for (let i = 0; i < 200; i++) {
-    const net = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
-    if (!routes.includes(`${net}.0/`)) return `${net}.1/24`;
-  }
-  throw new Error("no free test subnet");
+  return freeSubnet(Bun.spawnSync(["ip", "-4", "route"]).stdout.toString());
 }
 
 export function requireBinary(): void {
