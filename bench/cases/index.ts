@@ -1,0 +1,6 @@
+/** Every benchmark case, in the order they run. Add new cases here. */
+import type { BenchCase } from "../types.ts";
+import { diffCompareCase, sha256Case } from "./hash-diff.ts";
+import { httpCase } from "./http.ts";
+
+export const CASES: BenchCase[] = [httpCase, sha256Case, diffCompareCase];

@@ -1,0 +1,58 @@
+/** `bun run bench/bench.ts --quick` runs to the end and writes well-formed results. Speeds are not asserted. */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BenchResults } from "../bench/report.ts";
+import type { Summary } from "../bench/types.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+function expectPositiveSummary(summary: Summary, where: string): void {
+  for (const value of [summary.median, summary.p95]) {
+    expect(Number.isFinite(value) && value > 0, `${where}: ${JSON.stringify(summary)}`).toBe(true);
+  }
+  expect(Number.isInteger(summary.n) && summary.n > 0, where).toBe(true);
+}
+
+test("bench --quick (no Docker) exits 0 and writes bench/results/latest.json", async () => {
+  const started = Date.now();
+  const proc = Bun.spawn(["bun", "run", "bench/bench.ts", "--quick", "--without-docker"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  expect(exitCode, `${stdout}\n${stderr}`).toBe(0);
+  expect(stdout).toContain("GET /_ping, 16 clients: throughput");
+
+  const results = JSON.parse(readFileSync(join(ROOT, "bench/results/latest.json"), "utf8")) as BenchResults;
+  expect(Date.parse(results.startedAt)).toBeGreaterThanOrEqual(Math.floor(started / 1000) * 1000);
+  expect(results.quick).toBe(true);
+  expect(results.engines.bunker).toMatch(/^bunker /);
+  expect(results.engines.peer).toBeNull();
+  expect(results.engines.peerUnavailable).toContain("turned off");
+
+  expect(results.cases.map((c) => c.name)).toEqual(expect.arrayContaining(["http", "sha256", "diff-compare"]));
+  for (const benchCase of results.cases) {
+    expect(benchCase.error, benchCase.name).toBeUndefined();
+    expect(benchCase.figures.length, benchCase.name).toBeGreaterThan(0);
+    for (const figure of benchCase.figures) {
+      const where = `${benchCase.name} / ${figure.name}`;
+      expect(figure.unit.length, where).toBeGreaterThan(0);
+      expect(["higher", "lower"]).toContain(figure.better);
+      expectPositiveSummary(figure.bunker, where);
+      if (figure.peer) {
+        expectPositiveSummary(figure.peer, `${where} (peer)`);
+        expect(figure.ratio! > 0, where).toBe(true);
+      }
+    }
+  }
+
+  const http = results.cases.find((c) => c.name === "http")!.figures.map((f) => f.name);
+  for (const request of ["GET /_ping", "GET /version"]) {
+    for (const clients of ["1 client", "16 clients"]) {
+      expect(http).toContain(`${request}, ${clients}: throughput`);
+      expect(http).toContain(`${request}, ${clients}: latency`);
+    }
+  }
+  for (const name of ["sha256", "diff-compare"]) {
+    const [figure] = results.cases.find((c) => c.name === name)!.figures;
+    expect(figure!.peer?.name).toBe("wasm");
+  }
+}, 180_000);
