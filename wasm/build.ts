@@ -3,7 +3,6 @@
  * Compile the AssemblyScript sources in wasm/assembly to wasm/build/<name>.wasm (asc -O3 --runtime stub).
  * The outputs are committed, so building the executable does not need asc; test/wasm.test.ts checks they are current.
  */
-import asc from "assemblyscript/asc";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -13,7 +12,22 @@ export type WasmModuleName = (typeof WASM_MODULES)[number];
 const ROOT = join(import.meta.dir, "..");
 export const WASM_BUILD_DIR = join(import.meta.dir, "build");
 
+/** The part of asc's API we use. Typed here because asc's own .d.ts pulls AssemblyScript's std globals
+ * (a `console` without `error`, …) into the whole program. */
+interface AscCompiler {
+  main(
+    argv: string[],
+    options: {
+      writeFile(file: string, contents: string | Uint8Array): void;
+      stdout: { write(chunk: string | Uint8Array): boolean };
+      stderr: { write(chunk: string | Uint8Array): boolean };
+    },
+  ): Promise<{ error: Error | null }>;
+}
+
 export async function compileWasm(name: WasmModuleName): Promise<Uint8Array> {
+  const ascModule: string = "assemblyscript/asc";
+  const asc = ((await import(ascModule)) as { default: AscCompiler }).default;
   const source = relative(ROOT, join(import.meta.dir, "assembly", `${name}.ts`));
   let binary: Uint8Array | undefined;
   const errors: string[] = [];
