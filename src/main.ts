@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import { cac } from "cac";
 import { registerDaemonCommand } from "./cli/daemon";
+import { registerImageCommands } from "./cli/images";
 import { registerSystemCommands } from "./cli/system";
 import { BUNKER_VERSION } from "./version";
 
@@ -8,6 +9,7 @@ const cli = cac("bunker");
 cli.option("-H, --host <addr>", "Daemon socket to connect to (env BUNKER_HOST or DOCKER_HOST; default unix:///run/bunker.sock)");
 registerDaemonCommand(cli);
 registerSystemCommands(cli);
+registerImageCommands(cli);
 cli.help();
 cli.version(BUNKER_VERSION, "-v, --version");
 

@@ -48,7 +48,9 @@ export function createApp(routers: ApiHono[]): (request: Request, env: Connectio
       log.debug("request", { method: request.method, path: url.pathname });
       if (path !== url.pathname) {
         url.pathname = path;
-        request = new Request(url.toString(), request);
+        // Re-wrapping with `new Request(url, request)` makes Bun buffer a streamed body whole: pass the stream.
+        const init: RequestInit & { duplex: "half" } = { method: request.method, headers: request.headers, body: request.body, duplex: "half" };
+        request = new Request(url.toString(), init);
       }
       response = await app.fetch(request, { ...env, apiVersion: version });
     } catch (err) {

@@ -85,6 +85,19 @@ export class ImageGraph {
     this.setRef(formatReference(ref), imageId, "tag");
   }
 
+  /** A manifest the image was pushed as (or pulled by): pins `repository@digest` as a RepoDigest, atomically. */
+  recordManifest(imageId: string, repository: string, digest: string, mediaType: string): void {
+    this.db.transaction(() => {
+      this.db.query("INSERT OR IGNORE INTO image_manifests (image_id, repository, manifest_digest, media_type) VALUES (?, ?, ?, ?)").run(imageId, repository, digest, mediaType);
+      this.setRef(`${repository}@${digest}`, imageId, "digest");
+    })();
+  }
+
+  /** Remember a blob made for a layer later (a push compressing a layer that had none, or only a plain tar). */
+  setLayerBlob(chainId: string, digest: string, mediaType: string, size: number): void {
+    this.db.query("UPDATE layers SET blob_digest = ?, blob_media_type = ?, blob_size = ? WHERE chain_id = ?").run(digest, mediaType, size, chainId);
+  }
+
   /** Remove one reference; returns whether it existed. */
   untag(name: string): boolean {
     return this.db.query("DELETE FROM image_refs WHERE name = ?").run(name).changes > 0;

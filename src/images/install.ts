@@ -16,6 +16,21 @@ export const installImages: ServiceInstaller = async (ctx) => {
     engine.events.publish("image", "pull", job.args.reference, { name: job.args.reference });
     return result;
   });
+  engine.register("push", async (job) => {
+    const pushed = await images.push(job.args, new ProgressWriter(job.stdout), job.signal);
+    for (const p of pushed) engine.events.publish("image", "push", p.digest, { name: `${job.args.name.replace(/:[^:/]+$/, "")}:${p.tag}` });
+    return pushed;
+  });
+  engine.register("image.load", async (job) => {
+    const loaded = await images.load(job.args.body, job.args, new ProgressWriter(job.stdout), job.signal);
+    for (const l of loaded) engine.events.publish("image", "load", l.id, { name: l.names[0] ?? l.id });
+    return loaded;
+  });
+  engine.register("image.import", async (job) => {
+    const image = await images.importImage(job.args, job.args.body, new ProgressWriter(job.stdout), job.signal);
+    engine.events.publish("image", "import", image.id, { name: image.repoTags[0] ?? image.id });
+    return image;
+  });
   engine.register("image.remove", (job) => images.remove(job.args.name, job.args.force, job.args.noprune));
   engine.register("image.tag", async (job) => images.tag(job.args.source, job.args.repo, job.args.tag));
   engine.register("image.prune", (job) => images.prune(job.args.danglingOnly));

@@ -1,4 +1,5 @@
 import type { JobOutput } from "../engine/jobs";
+import { humanSize } from "../util/units";
 
 /** Docker's jsonmessage: what `docker pull`/`push`/`load` render as status lines and progress bars. */
 export interface JsonMessage {
@@ -10,18 +11,6 @@ export interface JsonMessage {
   aux?: Record<string, unknown>;
   error?: string;
   errorDetail?: { message: string };
-}
-
-/** go-units HumanSize: decimal units, 4 significant digits. */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
 }
 
 /** The 50-column bar docker draws: `[=====>      ]  1.2MB/3.4MB`. */

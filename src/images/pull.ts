@@ -1,8 +1,6 @@
-import { mkdirSync, renameSync, rmSync, rmdirSync } from "node:fs";
-import { join } from "node:path";
 import type { GraphDriver } from "../../drivers/graph/types";
 import { InvalidParameterError, NotFoundError } from "../errors";
-import { applyLayer } from "../layers/apply";
+import type { AppliedLayer } from "../layers/apply";
 import type { RegistryCredentials } from "../registry/auth";
 import type { RegistryClient } from "../registry/client";
 import { parseImageConfig } from "../registry/manifest";
@@ -11,6 +9,7 @@ import { familiarString, formatReference, parseReference, repositoryName, type R
 import type { Descriptor, ImageConfig, Platform } from "../registry/types";
 import type { ContentStore } from "./content-store";
 import { chainIds, type ImageGraph, type NewLayer } from "./image-graph";
+import { commitLayer } from "./layer-commit";
 import { ProgressWriter, shortId } from "./progress";
 import type { ImageRecord } from "./types";
 
@@ -123,52 +122,59 @@ export class Puller {
     }
     const total = desc.size;
     const onProgress = (n: number) => void progress.progress("Downloading", id, n, total);
-    const tmpKey = `pull-${crypto.randomUUID()}`;
-    let prepared = false;
-    const staging = join(this.deps.tmp, tmpKey);
-    try {
-      let applied: { diffID: string; size: number };
-      if (driver.whiteoutMode === "overlay") {
-        // Layers are independent directories: extract now, attach to the chain once the parent is in.
-        mkdirSync(staging, { mode: 0o755 });
-        applied = await this.download(ref, desc, diffId, staging, credentials, onProgress, signal);
-        await this.downloaded(progress, id, total);
-        const parent = await parentP;
-        await driver.prepare(tmpKey, parent);
-        prepared = true;
-        rmdirSync(driver.diffDir(tmpKey));
-        renameSync(staging, driver.diffDir(tmpKey));
-      } else {
-        // The layer applies on top of a copy of its parent: download in parallel, extract in order.
-        if (!content.has(desc.digest)) {
-          const blob = await registry.fetchBlob(ref, desc.digest, { size: desc.size, credentials, signal });
-          const writer = content.ingest(desc.digest, desc.size);
-          try {
-            let n = 0;
-            for await (const chunk of blob.stream) {
-              writer.write(chunk);
-              onProgress((n += chunk.length));
-            }
-            writer.commit();
-          } catch (err) {
-            writer.abort();
-            throw err;
-          }
+    let applied: AppliedLayer;
+    if (driver.whiteoutMode === "overlay") {
+      // Download and extraction overlap: the blob streams into the content store and the layer at once.
+      const blob = await registry.fetchBlob(ref, desc.digest, { size: desc.size, credentials, signal });
+      const keep = content.has(desc.digest) ? null : content.ingest(desc.digest, desc.size);
+      async function* tee(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of blob.stream) {
+          keep?.write(chunk);
+          yield chunk;
         }
-        await this.downloaded(progress, id, total);
-        const parent = await parentP;
-        await driver.prepare(tmpKey, parent);
-        prepared = true;
-        applied = await applyLayer({ blob: content.stream(desc.digest), expectedDigest: desc.digest, expectedDiffID: diffId, target: driver.diffDir(tmpKey), whiteout: driver.whiteoutMode, signal });
       }
-      await progress.progress("Extracting", id, total, total, true);
-      await driver.commit(chainId, tmpKey);
-      prepared = false;
-      await progress.status("Pull complete", id);
-      return { chainId, diffId: applied.diffID, parent: await parentP, size: applied.size, blobDigest: desc.digest, blobMediaType: desc.mediaType, blobSize: desc.size };
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-      if (prepared) await driver.remove(tmpKey).catch(() => {});
+      try {
+        applied = await commitLayer(this.deps, {
+          chainId,
+          parent: parentP,
+          blob: tee(),
+          expectedDigest: desc.digest,
+          expectedDiffID: diffId,
+          onProgress,
+          onApplied: async () => {
+            keep?.commit();
+            await this.downloaded(progress, id, total);
+          },
+          signal,
+        });
+      } catch (err) {
+        keep?.abort();
+        throw err;
+      }
+    } else {
+      // The layer applies on top of a copy of its parent: download in parallel, extract in chain order.
+      if (!content.has(desc.digest)) await this.downloadToStore(ref, desc, credentials, onProgress, signal);
+      await this.downloaded(progress, id, total);
+      applied = await commitLayer(this.deps, { chainId, parent: parentP, blob: content.stream(desc.digest), expectedDigest: desc.digest, expectedDiffID: diffId, signal });
+    }
+    await progress.progress("Extracting", id, total, total, true);
+    await progress.status("Pull complete", id);
+    return { chainId, diffId: applied.diffID, parent: await parentP, size: applied.size, blobDigest: desc.digest, blobMediaType: desc.mediaType, blobSize: desc.size };
+  }
+
+  private async downloadToStore(ref: Reference, desc: Descriptor, credentials: RegistryCredentials | undefined, onProgress: (n: number) => void, signal: AbortSignal): Promise<void> {
+    const blob = await this.deps.registry.fetchBlob(ref, desc.digest, { size: desc.size, credentials, signal });
+    const writer = this.deps.content.ingest(desc.digest, desc.size);
+    try {
+      let n = 0;
+      for await (const chunk of blob.stream) {
+        writer.write(chunk);
+        onProgress((n += chunk.length));
+      }
+      writer.commit();
+    } catch (err) {
+      writer.abort();
+      throw err;
     }
   }
 
@@ -176,27 +182,6 @@ export class Puller {
     await progress.progress("Downloading", id, total, total, true);
     await progress.status("Verifying Checksum", id);
     await progress.status("Download complete", id);
-  }
-
-  /** Stream one blob into the content store and, at the same time, extract it into `target`. */
-  private async download(ref: Reference, desc: Descriptor, diffId: string, target: string, credentials: RegistryCredentials | undefined, onProgress: (n: number) => void, signal: AbortSignal): Promise<{ diffID: string; size: number }> {
-    const { registry, content } = this.deps;
-    const blob = await registry.fetchBlob(ref, desc.digest, { size: desc.size, credentials, signal });
-    const keep = content.has(desc.digest) ? null : content.ingest(desc.digest, desc.size);
-    async function* tee(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of blob.stream) {
-        keep?.write(chunk);
-        yield chunk;
-      }
-    }
-    try {
-      const applied = await applyLayer({ blob: tee(), expectedDigest: desc.digest, expectedDiffID: diffId, target, whiteout: "overlay", onProgress, signal });
-      keep?.commit();
-      return applied;
-    } catch (err) {
-      keep?.abort();
-      throw err;
-    }
   }
 }
 

@@ -10,12 +10,23 @@ import { log } from "../util/log";
 import { ContentStore } from "./content-store";
 import { displayNameOf, ImageGraph } from "./image-graph";
 import { ProgressWriter } from "./progress";
+import { login } from "./auth";
+import { createImage, type CreateImageDeps, type NewImage } from "./create";
+import { distributionInspect, type DistributionInspect } from "./distribution";
+import { importImage, type ImportArgs } from "./import";
+import { loadArchive, type LoadArgs } from "./load";
 import { Puller, type PullArgs, type PullResult } from "./pull";
+import { Pusher, type PushArgs, type PushedTag } from "./push";
+import { planSave, saveArchive } from "./save";
+import { searchImages, type SearchArgs, type SearchResult } from "./search";
 import type { ImageLookup, ImageRecord } from "./types";
 
 declare module "../engine/jobs" {
   interface JobTable {
     pull: { args: PullArgs; result: PullResult };
+    push: { args: PushArgs; result: PushedTag[] };
+    "image.load": { args: LoadArgs & { body: AsyncIterable<Uint8Array> }; result: { id: string; names: string[] }[] };
+    "image.import": { args: ImportArgs & { body: AsyncIterable<Uint8Array> }; result: ImageRecord };
     "image.remove": { args: { name: string; force: boolean; noprune: boolean }; result: DeleteResponseItem[] };
     "image.tag": { args: { source: string; repo: string; tag?: string }; result: void };
     "image.prune": { args: { danglingOnly: boolean }; result: { ImagesDeleted: DeleteResponseItem[]; SpaceReclaimed: number } };
@@ -33,6 +44,7 @@ export class ImageService implements ImageLookup {
   readonly content: ContentStore;
   readonly registry: RegistryClient;
   private readonly puller: Puller;
+  private readonly pusher: Pusher;
   private usage: ImageUsage = () => null;
 
   constructor(
@@ -43,6 +55,12 @@ export class ImageService implements ImageLookup {
     this.content = new ContentStore(ctx.dataRoot.content);
     this.registry = new RegistryClient({ insecureRegistries: ctx.config.insecureRegistries, mirrors: ctx.config.registryMirrors });
     this.puller = new Puller({ registry: this.registry, content: this.content, graph: this.graph, driver: graphDriver, tmp: ctx.dataRoot.tmp });
+    this.pusher = new Pusher({ registry: this.registry, content: this.content, graph: this.graph });
+  }
+
+  /** What load, import and commit write layers and images with. */
+  private get store(): CreateImageDeps {
+    return { graph: this.graph, content: this.content, driver: this.graphDriver, tmp: this.ctx.dataRoot.tmp };
   }
 
   setUsage(usage: ImageUsage): void {
@@ -91,6 +109,44 @@ export class ImageService implements ImageLookup {
 
   pull(args: PullArgs, progress: ProgressWriter, signal: AbortSignal): Promise<PullResult> {
     return this.puller.pull(args, progress, signal);
+  }
+
+  push(args: PushArgs, progress: ProgressWriter, signal: AbortSignal): Promise<PushedTag[]> {
+    return this.pusher.push(args, progress, signal);
+  }
+
+  /** docker save: checks every name and layer now (HTTP errors), then streams the archive. */
+  save(names: readonly string[]): ReadableStream<Uint8Array> {
+    const deps = { graph: this.graph, content: this.content };
+    return saveArchive(deps, planSave(deps, names));
+  }
+
+  load(body: AsyncIterable<Uint8Array>, args: LoadArgs, progress: ProgressWriter, signal: AbortSignal): Promise<{ id: string; names: string[] }[]> {
+    return loadArchive(this.store, body, args, progress, signal);
+  }
+
+  importImage(args: ImportArgs, body: AsyncIterable<Uint8Array>, progress: ProgressWriter, signal: AbortSignal): Promise<ImageRecord> {
+    return importImage(this.store, args, body, progress, signal);
+  }
+
+  /**
+   * A new image from a parent image, an optional layer tar and a config (docker commit; import uses it too).
+   * `config.rootfs` is computed; `changes` style edits are `applyChanges` from ./changes.
+   */
+  createImage(spec: NewImage): Promise<ImageRecord> {
+    return createImage(this.store, spec);
+  }
+
+  search(args: Omit<SearchArgs, "insecureRegistries">): Promise<SearchResult[]> {
+    return searchImages(this.registry, { ...args, insecureRegistries: this.ctx.config.insecureRegistries });
+  }
+
+  login(body: unknown): Promise<{ Status: string; IdentityToken: string }> {
+    return login(this.registry, body, this.ctx.config.insecureRegistries);
+  }
+
+  distribution(name: string, credentials: RegistryCredentials | undefined, signal?: AbortSignal): Promise<DistributionInspect> {
+    return distributionInspect(this.registry, name, credentials, signal);
   }
 
   tag(source: string, repo: string, tag?: string): void {
