@@ -3,7 +3,7 @@
  * `--compile` binary the embedded sources live in $bunfs, which TinyCC cannot open, so they are
  * concatenated into a memfd and compiled from /proc/self/fd/N.
  */
-import { cc, ptr } from "bun:ffi";
+import { cc, ptr, type FFIFunction } from "bun:ffi";
 import { readFileSync, writeSync } from "node:fs";
 import { close, memfdCreate } from "../libc/libc";
 import { BLOB_MAGIC } from "./wire";
@@ -13,8 +13,8 @@ import rootfsC from "./native/rootfs.c" with { type: "file" };
 import processC from "./native/process.c" with { type: "file" };
 import spawnC from "./native/spawn.c" with { type: "file" };
 
-/** In dependency order: each part uses only what the parts before it declare. */
-const SOURCES: [name: string, path: string][] = [
+/** In dependency order: each part uses only what the parts before it declare. The keeper appends its own. */
+export const LAUNCHER_SOURCES: readonly (readonly [name: string, path: string])[] = [
   ["prelude.c", preludeC],
   ["rootfs.c", rootfsC],
   ["process.c", processC],
@@ -52,16 +52,22 @@ export function loadLauncher(): Launcher {
   return launcher;
 }
 
-function compile(): Launcher {
-  const fd = memfdCreate("bunker-launcher.c");
-  let lib;
+/**
+ * Compile C parts (name, embedded path) as one unit. Via a memfd because TinyCC cannot open $bunfs paths;
+ * `#line` keeps its error messages pointing at the original file and line.
+ */
+export function compileUnit<Fns extends Record<string, FFIFunction>>(unitName: string, sources: readonly (readonly [string, string])[], fns: Fns) {
+  const fd = memfdCreate(unitName);
   try {
-    // #line keeps TinyCC's error messages pointing at the original file and line.
-    writeSync(fd, SOURCES.map(([name, path]) => `#line 1 "${name}"\n${readFileSync(path, "utf8")}`).join("\n"));
-    lib = cc({ source: `/proc/self/fd/${fd}`, symbols });
+    writeSync(fd, sources.map(([name, path]) => `#line 1 "${name}"\n${readFileSync(path, "utf8")}`).join("\n"));
+    return cc({ source: `/proc/self/fd/${fd}`, symbols: fns });
   } finally {
     close(fd);
   }
+}
+
+function compile(): Launcher {
+  const lib = compileUnit("bunker-launcher.c", LAUNCHER_SOURCES, symbols);
   const s = lib.symbols;
   const abi = s.bk_abi() >>> 0;
   if (abi !== (BLOB_MAGIC ^ ERROR_RECORD_SIZE) >>> 0) throw new LauncherBuildError(`launcher ABI mismatch (${abi.toString(16)})`);

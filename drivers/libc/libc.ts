@@ -45,6 +45,10 @@ const lib = dlopen("libc.so.6", {
   sendto: { args: [i32, P, u64, i32, P, u32()], returns: i64 },
   recvfrom: { args: [i32, P, u64, i32, P, P], returns: i64 },
   setsockopt: { args: [i32, i32, i32, P, u32()], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
+  connect: { args: [i32, P, u32()], returns: i32 },
+  sendmsg: { args: [i32, P, i32], returns: i64 },
+  recvmsg: { args: [i32, P, i32], returns: i64 },
   getpid: { args: [], returns: i32 },
   statfs: { args: [P, P], returns: i32 },
   lchown: { args: [P, u32(), u32()], returns: i32 },
@@ -369,6 +373,109 @@ export function recvfrom(fd: number, buf: Uint8Array, flags = 0): number {
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
   check("setsockopt", sym.setsockopt(fd, level, name, Int32Array.of(value), 4));
 }
+
+// ---- unix sockets with fd passing (SCM_RIGHTS) ----
+export const AF_UNIX = 1;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const SCM_RIGHTS = 1;
+const MSG_TRUNC = 0x20;
+const MSG_CTRUNC = 0x8;
+const MSG_NOSIGNAL = 0x4000;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const CMSG_HEADER = 16; // struct cmsghdr { size_t len; int level; int type; } on 64-bit Linux
+const MAX_PASSED_FDS = 8;
+
+export function connectUnix(fd: number, path: string): void {
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  if (addr.write(path, 2) !== Buffer.byteLength(path) || Buffer.byteLength(path) > 107) throw new SysError("connect", 36 /* ENAMETOOLONG */, path);
+  check("connect", sym.connect(fd, addr, addr.length), path);
+}
+
+/** The peer's credentials (SO_PEERCRED: the listener's, as of listen(2), on a connected client socket). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const cred = new Int32Array(3);
+  const len = Uint32Array.of(cred.byteLength);
+  check("getsockopt", sym.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len));
+  return { pid: cred[0]!, uid: cred[1]! >>> 0, gid: cred[2]! >>> 0 };
+}
+
+/*
+ * struct msghdr holds pointers to the other buffers, so those are passed as addresses inside a buffer: they
+ * stay referenced from `pinnedForMsg` until the call returns (see pinnedForSyscall).
+ */
+let pinnedForMsg: Uint8Array[] = [];
+function msghdr(data: Uint8Array, control: Uint8Array | null): Buffer {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(BigInt(ptr(data)), 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
+  const msg = Buffer.alloc(56); // name, namelen, iov, iovlen, control, controllen, flags
+  msg.writeBigUInt64LE(BigInt(ptr(iov)), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  if (control) {
+    msg.writeBigUInt64LE(BigInt(ptr(control)), 32);
+    msg.writeBigUInt64LE(BigInt(control.length), 40);
+  }
+  pinnedForMsg = [data, iov, msg, ...(control ? [control] : [])];
+  return msg;
+}
+
+/** One message, with `fds` attached (SCM_RIGHTS); returns the bytes sent. Never raises SIGPIPE. */
+export function sendWithFds(fd: number, data: Uint8Array, fds: number[] = [], flags = 0): number {
+  let control: Buffer | null = null;
+  if (fds.length) {
+    control = Buffer.alloc(CMSG_HEADER + ((fds.length * 4 + 7) & ~7));
+    control.writeBigUInt64LE(BigInt(CMSG_HEADER + fds.length * 4), 0);
+    control.writeInt32LE(SOL_SOCKET, 8);
+    control.writeInt32LE(SCM_RIGHTS, 12);
+    fds.forEach((f, i) => control!.writeInt32LE(f, CMSG_HEADER + i * 4));
+  }
+  try {
+    return check("sendmsg", sym.sendmsg(fd, msghdr(data, control), flags | MSG_NOSIGNAL));
+  } finally {
+    pinnedForMsg = [];
+  }
+}
+
+export interface ReceivedMessage {
+  /** Bytes received into the buffer; 0 at end of file. */
+  length: number;
+  /** fds that came with it (already CLOEXEC), owned by the caller. */
+  fds: number[];
+  /** The message or its fds did not fit: the rest was discarded by the kernel. */
+  truncated: boolean;
+}
+
+/** recvmsg(2) of one message into `buf`; null when nothing is there (EAGAIN with MSG_DONTWAIT). */
+export function recvWithFds(fd: number, buf: Uint8Array, flags = 0): ReceivedMessage | null {
+  const control = Buffer.alloc(CMSG_HEADER + MAX_PASSED_FDS * 4);
+  const msg = msghdr(buf, control);
+  let n: number;
+  try {
+    n = Number(sym.recvmsg(fd, msg, flags | MSG_CMSG_CLOEXEC));
+  } finally {
+    pinnedForMsg = [];
+  }
+  if (n === -1) {
+    const e = errno();
+    if (e === 11 /* EAGAIN */) return null;
+    throw new SysError("recvmsg", e);
+  }
+  const fds: number[] = [];
+  const controlLength = Number(msg.readBigUInt64LE(40));
+  if (controlLength >= CMSG_HEADER && control.readInt32LE(8) === SOL_SOCKET && control.readInt32LE(12) === SCM_RIGHTS) {
+    const count = (Number(control.readBigUInt64LE(0)) - CMSG_HEADER) / 4;
+    for (let i = 0; i < count; i++) fds.push(control.readInt32LE(CMSG_HEADER + i * 4));
+  }
+  const msgFlags = msg.readInt32LE(48);
+  return { length: n, fds, truncated: (msgFlags & (MSG_TRUNC | MSG_CTRUNC)) !== 0 };
+}
+
 export function readFd(fd: number, buf: Uint8Array): number {
   return check("read", sym.read(fd, buf, BigInt(buf.length)));
 }

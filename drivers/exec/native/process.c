@@ -14,6 +14,17 @@ static void reset_signals(void) {
 }
 
 /*
+ * The parent's OOM score must not leak either: a keeper runs at -999 so that the OOM killer spares it, and
+ * its containers would inherit that. Raising the score needs no privilege; a missing /proc is not fatal.
+ */
+static void reset_oom_score(void) {
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  write(fd, "0", 1);
+  close(fd);
+}
+
+/*
  * Child: die with the parent while setting up (cleared right before execve). A parent that died before
  * this point closed its end of the channel, which wait_for_go sees as end-of-file.
  */

@@ -149,6 +149,7 @@ int bk_spawn(const u8 *blob, u32 blob_len, int timeout_ms, int *out, struct erro
      */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     reset_signals();
+    reset_oom_score();
     g_chan = chan[1] < 3 ? fcntl(chan[1], F_DUPFD_CLOEXEC, 3) : chan[1];
     close(chan[0]); close_if(in[1]); close_if(outp[0]); close_if(errp[0]);
     die_with_parent();
@@ -198,6 +199,32 @@ fail:
 }
 
 /*
+ * One message of the release conversation (the child was sent MSG_GO): 1 when more may follow (a pty
+ * master arrived: stored in *pty_master, non-blocking, CLOEXEC), 0 when the child exec'd (end-of-file), -1
+ * when it failed (err filled; on a timeout the child is killed). The keeper calls this when the channel
+ * is readable, with timeout_ms 0, so that a slow container setup never stalls its loop.
+ */
+static int release_step(int pid, int chan, int timeout_ms, int *pty_master, struct error_record *err) {
+  struct error_record rec;
+  int fd = -1;
+  ssize_t n = recv_message(chan, timeout_ms, (u8 *)&rec, sizeof rec, &fd);
+  if (n == 0) return 0;
+  if (n < 0) {
+    set_error(err, errno == ETIMEDOUT ? S_TIMEOUT : S_SYNC, errno, 0);
+    kill(pid, SIGKILL);
+    return -1;
+  }
+  if (fd >= 0) {
+    if (*pty_master >= 0) close(*pty_master);
+    *pty_master = fd;
+    set_nonblock(fd);
+    return 1;
+  }
+  if (n >= (ssize_t)(3 * sizeof(u32)) && rec.kind == MSG_ERROR) { copy_bytes(err, &rec, sizeof rec); return -1; }
+  return 1;
+}
+
+/*
  * Let the child go and wait until it has exec'd (channel EOF) or failed (an error record). A pty master,
  * when the child made one, arrives first and is stored in *pty_master (non-blocking, CLOEXEC). Always
  * closes the channel. Returns 0 on success; -1 with err filled otherwise (the child is killed on timeout).
@@ -206,26 +233,8 @@ int bk_release(int pid, int chan, int timeout_ms, int *pty_master, struct error_
   char go = MSG_GO;
   int result = -1;
   *pty_master = -1;
-  if (write(chan, &go, 1) != 1) { set_error(err, S_SYNC, errno, 0); goto done; }
-  while (1) {
-    struct error_record rec;
-    int fd = -1;
-    ssize_t n = recv_message(chan, timeout_ms, (u8 *)&rec, sizeof rec, &fd);
-    if (n == 0) { result = 0; break; }
-    if (n < 0) {
-      set_error(err, errno == ETIMEDOUT ? S_TIMEOUT : S_SYNC, errno, 0);
-      kill(pid, SIGKILL);
-      break;
-    }
-    if (fd >= 0) {
-      if (*pty_master >= 0) close(*pty_master);
-      *pty_master = fd;
-      set_nonblock(fd);
-      continue;
-    }
-    if (n >= (ssize_t)(3 * sizeof(u32)) && rec.kind == MSG_ERROR) { copy_bytes(err, &rec, sizeof rec); break; }
-  }
-done:
+  if (write(chan, &go, 1) != 1) set_error(err, S_SYNC, errno, 0);
+  else while ((result = release_step(pid, chan, timeout_ms, pty_master, err)) > 0) {}
   if (result < 0 && *pty_master >= 0) { close(*pty_master); *pty_master = -1; }
   close(chan);
   return result;
