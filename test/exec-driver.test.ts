@@ -126,8 +126,9 @@ describe("startContainer", () => {
   });
 
   test("the process is PID 1 and /proc shows only the container's processes", async () => {
-    const r = await run(["sh", "-c", "echo $$; cat /proc/1/comm; ls -d /proc/[0-9]* | wc -l"]);
-    expect(r.stdout).toBe("1\nsh\n3\n"); // sh, ls and wc
+    // `echo` is a builtin: the glob is expanded by PID 1 itself, when it is the only process.
+    const r = await run(["sh", "-c", "echo $$; cat /proc/1/comm; echo /proc/[0-9]*"]);
+    expect(r.stdout).toBe("1\nsh\n/proc/1\n");
   });
 
   test("hostname is set in a private UTS namespace", async () => {
@@ -450,9 +451,10 @@ describe("process hygiene", () => {
       if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
     };
     await cycle(); // let Bun create its lazily made fds first
-    const before = launcherKindFds();
+    const before = launcherKindFds().length;
     for (let i = 0; i < 200; i++) await cycle();
-    expect(launcherKindFds()).toEqual(before);
+    // A per-cycle leak would add hundreds; Bun itself may open a pipe pair of its own meanwhile.
+    expect(launcherKindFds().length - before).toBeLessThanOrEqual(2);
     expect(zombieChildren()).toEqual([]);
   });
 
