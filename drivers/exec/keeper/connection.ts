@@ -32,7 +32,7 @@ export class KeeperConnection {
   private readonly buffer = new Uint8Array(MESSAGE_MAX);
   private nextTag = 2;
   private open = true;
-  private bellReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  private bellReader: { cancel(): Promise<void> } | undefined;
   /** Called for every exit event (the connection must have subscribed). */
   onExit: ((event: ExitEvent) => void) | undefined;
   /** Called once when the connection is lost (not after close()). */
