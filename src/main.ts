@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { cac } from "cac";
+import { registerContainerCommands } from "./cli/containers";
 import { registerDaemonCommand } from "./cli/daemon";
 import { registerImageCommands } from "./cli/images";
 import { registerSystemCommands } from "./cli/system";
@@ -10,6 +11,7 @@ cli.option("-H, --host <addr>", "Daemon socket to connect to (env BUNKER_HOST or
 registerDaemonCommand(cli);
 registerSystemCommands(cli);
 registerImageCommands(cli);
+registerContainerCommands(cli);
 cli.help();
 cli.version(BUNKER_VERSION, "-v, --version");
 

@@ -1,6 +1,7 @@
 import { installImages } from "../images/install";
 import { installNetworks } from "../networks/install";
+import { installContainers } from "../containers/install";
 import type { ServiceInstaller } from "./daemon";
 
 /** Every service the daemon runs, in start-up order (each may use what the earlier ones registered). */
-export const SERVICES: ServiceInstaller[] = [installImages, installNetworks];
+export const SERVICES: ServiceInstaller[] = [installImages, installNetworks, installContainers];

@@ -88,4 +88,6 @@ export const MIGRATIONS: string[] = [
      aliases TEXT NOT NULL DEFAULT '[]',
      PRIMARY KEY (network_id, container_id)
    );`,
+  // What a container asked of its networks at create (aliases, fixed addresses), for every later start.
+  `ALTER TABLE containers ADD COLUMN networking_config TEXT NOT NULL DEFAULT '{}';`,
 ];

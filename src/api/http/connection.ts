@@ -338,6 +338,8 @@ export class HttpConnection {
   }
 }
 
+/** An empty chunk is nothing on the wire: "0\r\n\r\n" would end the body (a handler flushes headers with one). */
 function chunkOf(data: Uint8Array): Buffer {
+  if (data.byteLength === 0) return EMPTY;
   return Buffer.concat([Buffer.from(data.byteLength.toString(16) + "\r\n"), data, Buffer.from("\r\n")]);
 }

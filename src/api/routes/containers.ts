@@ -1,0 +1,253 @@
+/** `/containers/...`: the container endpoints docker clients use. State changes run as engine jobs. */
+import type { CgroupManager } from "../../../drivers/exec/cgroups";
+import { streamContentType } from "../../containers/io/stdcopy";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../containers/io/detach-keys";
+import type { CreateRequest } from "../../containers/create-config";
+import type { ExecService } from "../../containers/exec";
+import { selectContainers } from "../../containers/list";
+import { logStream } from "../../containers/logs/follow";
+import { rotationOf } from "../../containers/logs/options";
+import type { ContainerService } from "../../containers/service";
+import { sample, statsView, type StatsSample } from "../../containers/stats";
+import { parseTimestampNs } from "../../containers/time";
+import { top } from "../../containers/top";
+import type { ContainerRecord } from "../../containers/types";
+import { inspectView, summaryView } from "../../containers/views";
+import type { Engine } from "../../engine/engine";
+import { ConflictError, InvalidParameterError, NotImplementedError, messageOf } from "../../errors";
+import type { ImageLookup } from "../../images/types";
+import { log } from "../../util/log";
+import { newRouter, type ApiHono } from "../app";
+import { checkFilterKeys, parseFilters } from "../filters";
+
+const bool = (v: string | undefined) => v === "1" || v === "true" || v === "True";
+
+function intQuery(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^-?\d+$/.test(value)) throw new InvalidParameterError(`invalid value for ${name}: ${value}`);
+  return Number(value);
+}
+
+function timeQuery(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === "" || value === "0") return undefined;
+  const ns = parseTimestampNs(value);
+  if (Number.isNaN(ns)) throw new InvalidParameterError(`invalid value for ${name}: ${value}`);
+  return ns;
+}
+
+/** A body produced over time; an empty first chunk makes the front end send the headers at once. */
+function streamingResponse(produce: (emit: (text: string | Uint8Array) => void, signal: AbortSignal) => Promise<void>, contentType = "application/json"): Response {
+  const abort = new AbortController();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array(0));
+      const emit = (data: string | Uint8Array) => {
+        try {
+          controller.enqueue(typeof data === "string" ? Buffer.from(data) : data);
+        } catch {}
+      };
+      void produce(emit, abort.signal)
+        .catch((err) => log.debug("streamed response ended with an error", { error: messageOf(err) }))
+        .finally(() => {
+          try {
+            controller.close();
+          } catch {}
+        });
+    },
+    cancel() {
+      abort.abort();
+    },
+  });
+  return new Response(body, { headers: { "Content-Type": contentType } });
+}
+
+export function containerRoutes(engine: Engine, containers: ContainerService, execs: ExecService, images: ImageLookup, cgroups: CgroupManager): ApiHono {
+  const r = newRouter();
+  const driverName = images.graphDriver.name === "overlay" ? "overlay2" : images.graphDriver.name;
+
+  const sizes = (c: ContainerRecord) => containers.sizes(c);
+
+  r.post("/containers/create", async (c) => {
+    let body: CreateRequest;
+    try {
+      body = (await c.req.json()) as CreateRequest;
+    } catch {
+      throw new InvalidParameterError("invalid JSON in the request body");
+    }
+    if (!body || typeof body !== "object") throw new InvalidParameterError("config cannot be empty in order to create a container");
+    const result = await engine.run("container.create", { body, name: c.req.query("name") || undefined });
+    return c.json(result, 201);
+  });
+
+  r.get("/containers/json", async (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    const list = selectContainers(
+      containers.store.all(),
+      { all: bool(c.req.query("all")), limit: intQuery(c.req.query("limit"), "limit") ?? -1, filters },
+      {
+        imageIdsOf: (ref) => {
+          try {
+            return [images.resolve(ref).id];
+          } catch {
+            return [];
+          }
+        },
+        find: (ref) => containers.find(ref),
+      },
+    );
+    const withSize = bool(c.req.query("size"));
+    return c.json(await Promise.all(list.map(async (ctr) => summaryView(ctr, withSize ? { sizes: await sizes(ctr) } : {}))));
+  });
+
+  r.post("/containers/prune", async (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    checkFilterKeys(filters, ["until", "label", "label!"]);
+    const until = timeQuery(filters.get("until")?.[0], "until");
+    const hasLabel = (ctr: ContainerRecord, spec: string) => {
+      const [k, v] = spec.split("=", 2) as [string, string | undefined];
+      return v === undefined ? k in ctr.config.Labels : ctr.config.Labels[k] === v;
+    };
+    const match = (ctr: ContainerRecord) =>
+      (until === undefined || Date.parse(ctr.created) * 1e6 < until) &&
+      (filters.get("label") ?? []).every((l) => hasLabel(ctr, l)) &&
+      !(filters.get("label!") ?? []).some((l) => hasLabel(ctr, l));
+    return c.json(await engine.run("container.prune", { match }));
+  });
+
+  r.get("/containers/:id/json", async (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    return c.json(
+      inspectView(ctr, {
+        containerDir: containers.containerDir(ctr.id),
+        logPath: containers.logPath(ctr.id),
+        driver: driverName,
+        execIds: execs.idsOf(ctr.id),
+        ...(bool(c.req.query("size")) ? { sizes: await sizes(ctr) } : {}),
+      }),
+    );
+  });
+
+  r.post("/containers/:id/start", async (c) => {
+    await engine.run("container.start", { id: c.req.param("id") });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/stop", async (c) => {
+    await engine.run("container.stop", { id: c.req.param("id"), timeout: intQuery(c.req.query("t"), "t"), signal: c.req.query("signal") || undefined });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/restart", async (c) => {
+    await engine.run("container.restart", { id: c.req.param("id"), timeout: intQuery(c.req.query("t"), "t"), signal: c.req.query("signal") || undefined });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/kill", async (c) => {
+    await engine.run("container.kill", { id: c.req.param("id"), signal: c.req.query("signal") || undefined });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/pause", async (c) => {
+    await engine.run("container.pause", { id: c.req.param("id") });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/unpause", async (c) => {
+    await engine.run("container.unpause", { id: c.req.param("id") });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/rename", async (c) => {
+    await engine.run("container.rename", { id: c.req.param("id"), name: c.req.query("name") ?? "" });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/resize", async (c) => {
+    const height = intQuery(c.req.query("h"), "h") ?? 0;
+    const width = intQuery(c.req.query("w"), "w") ?? 0;
+    await engine.run("container.resize", { id: c.req.param("id"), height, width });
+    return c.body(null, 200);
+  });
+
+  r.delete("/containers/:id", async (c) => {
+    if (bool(c.req.query("link"))) throw new InvalidParameterError("links are not supported");
+    await engine.run("container.remove", { id: c.req.param("id"), force: bool(c.req.query("force")) });
+    return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/wait", (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    const condition = c.req.query("condition") ?? "";
+    if (!["", "not-running", "next-exit", "removed"].includes(condition)) throw new InvalidParameterError(`invalid condition: "${condition}"`);
+    return streamingResponse(async (emit, signal) => {
+      try {
+        const result = await engine.run("container.wait", { id: ctr.id, condition }, { signal });
+        emit(JSON.stringify(result) + "\n");
+      } catch (err) {
+        if (!signal.aborted) emit(JSON.stringify({ Error: { Message: messageOf(err) }, StatusCode: -1 }) + "\n");
+      }
+    });
+  });
+
+  r.post("/containers/:id/attach", (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    const detachKeys = parseDetachKeys(c.req.query("detachKeys") || DEFAULT_DETACH_KEYS);
+    const streams = { stdin: bool(c.req.query("stdin")), stdout: bool(c.req.query("stdout")), stderr: bool(c.req.query("stderr")) };
+    const conn = c.env.hijack(streamContentType(ctr.config.Tty, c.env.apiVersion));
+    void engine
+      .run("container.attach", { id: ctr.id, conn, ...streams, logs: bool(c.req.query("logs")), stream: bool(c.req.query("stream")), detachKeys })
+      .catch((err) => {
+        log.debug("attach ended with an error", { id: ctr.id, error: messageOf(err) });
+        void conn.end();
+      });
+    return new Response(null);
+  });
+
+  r.get("/containers/:id/logs", (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    const stdout = bool(c.req.query("stdout"));
+    const stderr = bool(c.req.query("stderr"));
+    if (!stdout && !stderr) throw new InvalidParameterError("Bad parameters: you must choose at least one stream");
+    if (ctr.hostConfig.LogConfig.Type !== "json-file") throw new NotImplementedError(`configured logging driver does not support reading`);
+    const tailText = c.req.query("tail");
+    const tail = tailText === undefined || tailText === "" || tailText === "all" ? undefined : intQuery(tailText, "tail");
+    const query = { stdout, stderr, sinceNs: timeQuery(c.req.query("since"), "since"), untilNs: timeQuery(c.req.query("until"), "until"), ...(tail !== undefined && tail >= 0 ? { tail } : {}) };
+    const follow = bool(c.req.query("follow"));
+    const options = { path: containers.logPath(ctr.id), maxFiles: rotationOf(ctr.hostConfig.LogConfig.Config).maxFiles, live: follow ? containers.liveLogger(ctr.id) : undefined, query, follow, timestamps: bool(c.req.query("timestamps")), tty: ctr.config.Tty };
+    return streamingResponse(async (emit, signal) => {
+      for await (const chunk of logStream({ ...options, signal })) emit(chunk);
+    }, streamContentType(ctr.config.Tty, c.env.apiVersion));
+  });
+
+  r.get("/containers/:id/top", async (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    if (!containers.activeRun(ctr.id)) throw new ConflictError(`Container ${ctr.id} is not running`);
+    return c.json(await top(c.req.query("ps_args") ?? "", cgroups.pids(ctr.id)));
+  });
+
+  r.get("/containers/:id/stats", async (c) => {
+    const ctr = containers.get(c.req.param("id"));
+    const streaming = c.req.query("stream") === undefined || bool(c.req.query("stream"));
+    const oneShot = bool(c.req.query("one-shot"));
+    const run = containers.activeRun(ctr.id);
+    if (!run) return c.json(statsView(ctr, null, null, null));
+    if (!streaming) {
+      const first = sample(cgroups, ctr.id);
+      if (oneShot) return c.json(statsView(ctr, first, null, run.pid));
+      await Bun.sleep(1000);
+      if (!containers.activeRun(ctr.id)) return c.json(statsView(ctr, null, null, null));
+      return c.json(statsView(ctr, sample(cgroups, ctr.id), first, run.pid));
+    }
+    return streamingResponse(async (emit, signal) => {
+      let previous: StatsSample | null = null;
+      while (!signal.aborted && containers.activeRun(ctr.id) === run) {
+        const current = sample(cgroups, ctr.id);
+        emit(JSON.stringify(statsView(ctr, current, previous, run.pid)) + "\n");
+        previous = current;
+        await Promise.race([Bun.sleep(1000), run.finished]);
+      }
+    });
+  });
+
+  return r;
+}

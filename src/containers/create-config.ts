@@ -1,0 +1,72 @@
+/**
+ * The body of `POST /containers/create` merged with the image's config the way docker does: the request wins,
+ * the image fills in what it left out (Cmd only when no Entrypoint was given), image Env entries are appended
+ * when the request does not set the same variable.
+ */
+import type { ContainerConfig as ImageContainerConfig } from "../registry/types";
+import { InvalidParameterError } from "../errors";
+import type { ContainerConfig, HostConfig, NetworkingConfig } from "./types";
+
+/** What clients send: Config at the top level, plus HostConfig and NetworkingConfig. */
+export type CreateRequest = Partial<ContainerConfig> & {
+  HostConfig?: Partial<HostConfig>;
+  NetworkingConfig?: NetworkingConfig;
+};
+
+function envKey(entry: string): string {
+  const eq = entry.indexOf("=");
+  return eq < 0 ? entry : entry.slice(0, eq);
+}
+
+function checkEnv(env: string[]): void {
+  for (const entry of env) if (envKey(entry) === "") throw new InvalidParameterError(`invalid environment variable: ${entry}`);
+}
+
+/** `--entrypoint ""` arrives as [""]: an explicit "no entrypoint" that also stops the image's from applying. */
+function requestedEntrypoint(value: string[] | null | undefined): string[] | null {
+  if (!value || value.length === 0) return null;
+  if (value.length === 1 && value[0] === "") return [];
+  return value;
+}
+
+export function mergeConfig(req: CreateRequest, image: ImageContainerConfig, id: string): ContainerConfig {
+  const env = [...(req.Env ?? [])];
+  checkEnv(env);
+  const userKeys = new Set(env.map(envKey));
+  for (const entry of image.Env ?? []) if (!userKeys.has(envKey(entry))) env.push(entry);
+
+  let entrypoint = requestedEntrypoint(req.Entrypoint);
+  let cmd = req.Cmd && req.Cmd.length > 0 ? req.Cmd : null;
+  if (entrypoint === null) {
+    entrypoint = image.Entrypoint && image.Entrypoint.length > 0 ? image.Entrypoint : null;
+    if (cmd === null) cmd = image.Cmd && image.Cmd.length > 0 ? image.Cmd : null;
+  }
+  if ((entrypoint ?? []).length === 0 && (cmd ?? []).length === 0) throw new InvalidParameterError("No command specified");
+  if (req.WorkingDir && !req.WorkingDir.startsWith("/")) throw new InvalidParameterError(`the working directory '${req.WorkingDir}' is invalid, it needs to be an absolute path`);
+
+  const exposed = { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) };
+  const config: ContainerConfig = {
+    Hostname: req.Hostname || id.slice(0, 12),
+    Domainname: req.Domainname ?? "",
+    User: req.User || image.User || "",
+    AttachStdin: req.AttachStdin ?? false,
+    AttachStdout: req.AttachStdout ?? false,
+    AttachStderr: req.AttachStderr ?? false,
+    ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
+    Tty: req.Tty ?? false,
+    OpenStdin: req.OpenStdin ?? false,
+    StdinOnce: req.StdinOnce ?? false,
+    Env: env,
+    Cmd: cmd,
+    Image: req.Image ?? "",
+    Volumes: req.Volumes && Object.keys(req.Volumes).length > 0 ? req.Volumes : image.Volumes ?? null,
+    WorkingDir: req.WorkingDir || image.WorkingDir || "",
+    Entrypoint: entrypoint,
+    OnBuild: req.OnBuild ?? null,
+    Labels: { ...(image.Labels ?? {}), ...(req.Labels ?? {}) },
+  };
+  const stopSignal = req.StopSignal || image.StopSignal;
+  if (stopSignal) config.StopSignal = stopSignal;
+  if (req.StopTimeout !== undefined && req.StopTimeout !== null) config.StopTimeout = req.StopTimeout;
+  return config;
+}

@@ -1,0 +1,230 @@
+/**
+ * `docker exec`: exec instances created against a running container, started attached (over a hijacked
+ * connection) or detached, with their exit code kept for `GET /exec/{id}/json`. Instances live in memory and
+ * go away when their container stops (docker forgets them then too).
+ */
+import { execInContainer, type LaunchedProcess } from "../../drivers/exec/launcher";
+import type { ExecSpec } from "../../drivers/exec/spec";
+import { readableFromFd, resizePty } from "../../drivers/exec/stdio";
+import { close } from "../../drivers/libc/libc";
+import type { HijackedConnection } from "../api/http/hijack";
+import type { CgroupManager } from "../../drivers/exec/cgroups";
+import { ConflictError, InvalidParameterError, NotFoundError } from "../errors";
+import { log } from "../util/log";
+import { pumpClientInput } from "./io/attach";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "./io/detach-keys";
+import { frame } from "./io/stdcopy";
+import { duplicateFd, StdinPipe } from "./io/stdin";
+import { processEnv, rlimitsOf } from "./run-spec";
+import { processSecurity } from "./security";
+import type { ContainerService } from "./service";
+import { resolveUser } from "./user";
+
+/** The body of `POST /containers/{id}/exec`. */
+export interface ExecCreateRequest {
+  User?: string;
+  Privileged?: boolean;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  DetachKeys?: string;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  Cmd?: string[] | null;
+  ConsoleSize?: [number, number] | null;
+}
+
+interface ExecInstance {
+  id: string;
+  containerId: string;
+  request: ExecCreateRequest & { Cmd: string[] };
+  detachKeys: Uint8Array;
+  started: boolean;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  ptyFd: number | null;
+}
+
+export class ExecService {
+  private readonly instances = new Map<string, ExecInstance>();
+
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly cgroups: CgroupManager,
+  ) {
+    containers.onRunEnd((containerId) => {
+      for (const e of this.instances.values()) if (e.containerId === containerId && !e.running) this.instances.delete(e.id);
+    });
+  }
+
+  idsOf(containerId: string): string[] {
+    return [...this.instances.values()].filter((e) => e.containerId === containerId).map((e) => e.id);
+  }
+
+  create(containerRef: string, req: ExecCreateRequest): { Id: string } {
+    const c = this.containers.get(containerRef);
+    if (!this.containers.activeRun(c.id)) throw new ConflictError(`Container ${c.id} is not running`);
+    if (c.state.Paused) throw new ConflictError(`Container ${c.id} is paused, unpause the container before exec`);
+    if (!req.Cmd || req.Cmd.length === 0) throw new InvalidParameterError("No exec command specified");
+    const id = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
+    const instance: ExecInstance = {
+      id,
+      containerId: c.id,
+      request: { ...req, Cmd: req.Cmd },
+      detachKeys: parseDetachKeys(req.DetachKeys || DEFAULT_DETACH_KEYS),
+      started: false,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      ptyFd: null,
+    };
+    this.instances.set(id, instance);
+    this.containers.publish(c, `exec_create: ${req.Cmd.join(" ")}`, { execID: id });
+    return { Id: id };
+  }
+
+  get(id: string): ExecInstance {
+    const e = this.instances.get(id);
+    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
+    return e;
+  }
+
+  /** Fails (before any hijack) when the instance cannot be started. */
+  checkStartable(id: string): ExecInstance {
+    const e = this.get(id);
+    if (e.started) throw new ConflictError(`Error: Exec command ${id} is already running`);
+    const c = this.containers.get(e.containerId);
+    if (!this.containers.activeRun(c.id)) throw new ConflictError(`Container ${c.id} is not running`);
+    return e;
+  }
+
+  /**
+   * Start the process. With a connection its stdio is served until it exits (and the exit code is recorded
+   * before the connection closes, so the client's inspect right after sees it); without one it runs detached.
+   */
+  async start(id: string, opts: { tty?: boolean; consoleSize?: [number, number] | null }, conn: HijackedConnection | null): Promise<void> {
+    const e = this.checkStartable(id);
+    e.started = true;
+    const tty = opts.tty ?? e.request.Tty ?? false;
+    const c = this.containers.get(e.containerId);
+    const run = this.containers.activeRun(c.id)!;
+    let proc: LaunchedProcess;
+    try {
+      proc = await execInContainer(run.pid, this.spec(e, tty, opts.consoleSize ?? e.request.ConsoleSize ?? null));
+    } catch (err) {
+      e.exitCode = (err as { exitCode?: number }).exitCode ?? 126;
+      if (!conn) throw err;
+      const message = `OCI runtime exec failed: ${(err as Error).message}\r\n`;
+      await conn.write(tty ? message : frame("stderr", Buffer.from(message)));
+      await conn.end();
+      return;
+    }
+    e.running = true;
+    e.pid = proc.pid;
+    const label = e.request.Cmd.join(" ");
+    this.containers.publish(c, `exec_start: ${label}`, { execID: id });
+    const output = this.serve(proc, e, tty, conn);
+    void proc.exited
+      .then(async (status) => {
+        await output;
+        e.exitCode = status.exitCode;
+        return status.exitCode;
+      })
+      .catch(() => (e.exitCode = 137))
+      .then(async (code) => {
+        e.running = false;
+        if (e.ptyFd !== null) close(e.ptyFd);
+        e.ptyFd = null;
+        this.containers.publish(c, "exec_die", { execID: id, exitCode: String(code) });
+        if (!this.containers.activeRun(e.containerId)) this.instances.delete(id);
+        await conn?.end();
+      });
+  }
+
+  resize(id: string, height: number, width: number): void {
+    const e = this.get(id);
+    if (e.ptyFd !== null && height > 0 && width > 0) resizePty(e.ptyFd, height, width);
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const e = this.get(id);
+    const [entrypoint = "", ...args] = e.request.Cmd;
+    return {
+      ID: e.id,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      ProcessConfig: { tty: e.request.Tty ?? false, entrypoint, arguments: args, privileged: e.request.Privileged ?? false, ...(e.request.User ? { user: e.request.User } : {}) },
+      OpenStdin: e.request.AttachStdin ?? false,
+      OpenStderr: e.request.AttachStderr ?? false,
+      OpenStdout: e.request.AttachStdout ?? false,
+      CanRemove: false,
+      ContainerID: e.containerId,
+      DetachKeys: e.request.DetachKeys ?? "",
+      Pid: e.pid,
+    };
+  }
+
+  private spec(e: ExecInstance, tty: boolean, consoleSize: [number, number] | null): ExecSpec {
+    const c = this.containers.get(e.containerId);
+    const user = resolveUser(this.containers.rootfs(c.id), e.request.User || c.config.User, c.hostConfig.GroupAdd ?? []);
+    const security = processSecurity(c.hostConfig, e.request.Privileged === true);
+    const spec: ExecSpec = {
+      args: e.request.Cmd,
+      env: processEnv({ ...c.config, Tty: tty }, user.home, e.request.Env ?? []),
+      cwd: e.request.WorkingDir || c.config.WorkingDir || "/",
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      capabilities: security.capabilities,
+      noNewPrivileges: security.noNewPrivileges,
+      rlimits: rlimitsOf(c.hostConfig.Ulimits),
+      tty,
+      openStdin: e.request.AttachStdin === true,
+      cgroupProcs: this.cgroups.procsPaths(c.id),
+    };
+    if (security.seccomp) spec.seccomp = security.seccomp;
+    const [rows = 0, cols = 0] = consoleSize ?? [];
+    if (tty && rows > 0 && cols > 0) spec.consoleSize = { rows, cols };
+    return spec;
+  }
+
+  /** Wire the process's stdio to the client (or drain it when detached); settles when its output has ended. */
+  private serve(proc: LaunchedProcess, e: ExecInstance, tty: boolean, conn: HijackedConnection | null): Promise<void> {
+    const stdio = proc.stdio;
+    const sources: ["stdout" | "stderr", ReadableStream<Uint8Array>][] = [];
+    let stdinFd: number | null = stdio.stdin;
+    if (stdio.ptyMaster !== null) {
+      e.ptyFd = duplicateFd(stdio.ptyMaster);
+      if (e.request.AttachStdin) stdinFd = duplicateFd(stdio.ptyMaster);
+      sources.push(["stdout", readableFromFd(stdio.ptyMaster)]);
+    } else {
+      if (stdio.stdout !== null) sources.push(["stdout", readableFromFd(stdio.stdout)]);
+      if (stdio.stderr !== null) sources.push(["stderr", readableFromFd(stdio.stderr)]);
+    }
+    if (stdinFd !== null) {
+      const stdin = new StdinPipe();
+      stdin.bind(stdinFd, !tty);
+      if (conn) {
+        void pumpClientInput(conn.input, stdin, e.detachKeys).then((detached) => {
+          if (detached) void conn.end();
+          else stdin.end();
+        });
+      } else {
+        stdin.end();
+      }
+      void proc.exited.finally(() => stdin.release());
+    }
+    const wants = { stdout: e.request.AttachStdout !== false, stderr: e.request.AttachStderr !== false };
+    return Promise.all(
+      sources.map(async ([stream, readable]) => {
+        for await (const chunk of readable) {
+          if (!conn || conn.isClosed || !wants[stream]) continue;
+          await conn.write(tty ? chunk : frame(stream, chunk)).catch(() => {});
+        }
+      }),
+    ).then(
+      () => {},
+      (err: unknown) => log.debug("exec output ended with an error", { error: String(err) }),
+    );
+  }
+}

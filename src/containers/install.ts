@@ -1,0 +1,96 @@
+/** Wire the container service into the daemon: cgroups, jobs, routes, `docker info` figures, start-up and shutdown. */
+import os from "node:os";
+import { cgroupHostInfo, createCgroupManager, detectCgroupLayout, type CgroupHostInfo } from "../../drivers/exec/cgroups";
+import { becomeSubreaper, stopExitWatcher } from "../../drivers/exec/exit-watcher";
+import { containerRoutes } from "../api/routes/containers";
+import { execRoutes } from "../api/routes/exec";
+import type { ServiceInstaller } from "../daemon/daemon";
+import { log } from "../util/log";
+import { ExecService } from "./exec";
+import { registerContainerJobs } from "./jobs";
+import { ContainerService } from "./service";
+import { summaryView } from "./views";
+
+/** docker info's warnings for limits this host cannot enforce. */
+function cgroupWarnings(info: CgroupHostInfo): string[] {
+  const w: string[] = [];
+  if (!info.memoryLimit) w.push("WARNING: No memory limit support");
+  if (!info.swapLimit) w.push("WARNING: No swap limit support");
+  if (!info.cpuCfsQuota) w.push("WARNING: No cpu cfs quota support");
+  if (!info.cpuCfsPeriod) w.push("WARNING: No cpu cfs period support");
+  if (!info.cpuShares) w.push("WARNING: No cpu shares support");
+  if (!info.cpuSet) w.push("WARNING: No cpuset support");
+  if (!info.pidsLimit) w.push("WARNING: No pids limit support");
+  if (!info.blkioWeight) w.push("WARNING: No blkio weight support");
+  return w;
+}
+
+export const installContainers: ServiceInstaller = (ctx) => {
+  becomeSubreaper();
+  const layout = detectCgroupLayout();
+  const cgroups = createCgroupManager({ layout });
+  const cgroupInfo = cgroupHostInfo(layout);
+  const containers = new ContainerService({
+    db: ctx.db,
+    dataRoot: ctx.dataRoot,
+    config: ctx.config,
+    images: ctx.images,
+    events: ctx.engine.events,
+    cgroups,
+    hostLimits: { ncpu: os.cpus().length, cgroup: cgroupInfo },
+    networks: ctx.networks,
+  });
+  const execs = new ExecService(containers, cgroups);
+  registerContainerJobs(ctx.engine, containers, execs);
+  ctx.routers.push(containerRoutes(ctx.engine, containers, execs, ctx.images, cgroups), execRoutes(ctx.engine, execs));
+
+  ctx.isContainerSnapshot = (key) => containers.store.get(key) !== null;
+  ctx.images.setUsage((imageId) => {
+    const id = containers.store.idsUsingImage(imageId)[0];
+    return id === undefined ? null : { running: containers.activeRun(id) !== undefined, containerId: id };
+  });
+  ctx.networks.setContainerLookup((ref) => {
+    const c = containers.find(ref);
+    return c ? { id: c.id, name: c.name, hostname: c.config.Hostname, pid: containers.activeRun(c.id)?.pid ?? null } : null;
+  });
+
+  ctx.system.contribute({
+    info: () => {
+      const all = containers.store.all();
+      const running = all.filter((c) => c.state.Running && !c.state.Paused).length;
+      const paused = all.filter((c) => c.state.Paused).length;
+      return {
+        Containers: all.length,
+        ContainersRunning: running,
+        ContainersPaused: paused,
+        ContainersStopped: all.length - running - paused,
+        CgroupDriver: cgroupInfo.driver,
+        CgroupVersion: cgroupInfo.version,
+        MemoryLimit: cgroupInfo.memoryLimit,
+        SwapLimit: cgroupInfo.swapLimit,
+        CpuCfsPeriod: cgroupInfo.cpuCfsPeriod,
+        CpuCfsQuota: cgroupInfo.cpuCfsQuota,
+        CPUShares: cgroupInfo.cpuShares,
+        CPUSet: cgroupInfo.cpuSet,
+        PidsLimit: cgroupInfo.pidsLimit,
+        OomKillDisable: cgroupInfo.oomKillDisable,
+        SecurityOptions: ["name=seccomp,profile=builtin", ...(cgroupInfo.version === "2" ? ["name=cgroupns"] : [])],
+        Warnings: cgroupWarnings(cgroupInfo),
+      };
+    },
+    diskUsage: async (types) => {
+      if (types.length > 0 && !types.includes("container")) return {};
+      return { Containers: await Promise.all(containers.store.all().map(async (c) => summaryView(c, { sizes: await containers.sizes(c) }))) };
+    },
+  });
+
+  ctx.onReady(async () => {
+    await containers.recover();
+    // Not awaited: the API should not wait for restart-policy containers to come up.
+    void containers.startPolicyContainers().catch((err) => log.warn("restarting containers at daemon start failed", { error: String(err) }));
+  });
+  ctx.onShutdown(async () => {
+    await containers.shutdown();
+    await stopExitWatcher();
+  });
+};

@@ -1,0 +1,123 @@
+/**
+ * A stored container → what the exec driver and the cgroup manager take: the process (argv, env, user,
+ * capabilities, seccomp, rlimits, tty) and the container around it (rootfs, mounts, /etc files, namespaces).
+ */
+import { ALLOW_ALL_DEVICES, type CgroupResources } from "../../drivers/exec/cgroups";
+import type { ContainerSpec, NamespaceMode, Rlimit, RlimitName } from "../../drivers/exec/spec";
+import { InvalidParameterError } from "../errors";
+import type { EtcFilePaths } from "./etc-files";
+import { containerMounts } from "./mounts";
+import { processSecurity } from "./security";
+import { commandLine, type ContainerConfig, type ContainerRecord, type HostConfig, type Ulimit } from "./types";
+import type { ResolvedUser } from "./user";
+
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+function keyOf(entry: string): string {
+  const eq = entry.indexOf("=");
+  return eq < 0 ? entry : entry.slice(0, eq);
+}
+
+/** Later entries replace earlier ones with the same name, keeping the first one's position. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const out: string[] = [];
+  const index = new Map<string, number>();
+  for (const entry of lists.flat()) {
+    const key = keyOf(entry);
+    const at = index.get(key);
+    if (at === undefined) {
+      index.set(key, out.length);
+      out.push(entry);
+    } else out[at] = entry;
+  }
+  return out;
+}
+
+/** docker's process environment: PATH and HOSTNAME first, TERM with a TTY, the container's Env, HOME last. */
+export function processEnv(config: ContainerConfig, home: string, extra: string[] = []): string[] {
+  const env = mergeEnv([DEFAULT_PATH, `HOSTNAME=${config.Hostname}`], config.Tty ? ["TERM=xterm"] : [], config.Env, extra);
+  if (!env.some((e) => keyOf(e) === "HOME")) env.push(`HOME=${home}`);
+  return env;
+}
+
+const RLIMIT_NAMES: readonly RlimitName[] = ["cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"];
+
+export function rlimitsOf(ulimits: Ulimit[] | null): Rlimit[] {
+  return (ulimits ?? []).map((u) => {
+    const type = u.Name.toLowerCase() as RlimitName;
+    if (!RLIMIT_NAMES.includes(type)) throw new InvalidParameterError(`invalid ulimit type: ${u.Name}`);
+    return { type, soft: u.Soft, hard: u.Hard };
+  });
+}
+
+export function cgroupResources(h: HostConfig): CgroupResources {
+  const r: CgroupResources = {};
+  if (h.Memory > 0) r.memory = h.Memory;
+  if (h.MemorySwap !== 0) r.memorySwap = h.MemorySwap;
+  if (h.MemoryReservation > 0) r.memoryReservation = h.MemoryReservation;
+  if (h.NanoCpus > 0) r.nanoCpus = h.NanoCpus;
+  if (h.CpuPeriod > 0) r.cpuPeriod = h.CpuPeriod;
+  if (h.CpuQuota !== 0) r.cpuQuota = h.CpuQuota;
+  if (h.CpuShares > 0) r.cpuShares = h.CpuShares;
+  if (h.CpusetCpus) r.cpusetCpus = h.CpusetCpus;
+  if (h.CpusetMems) r.cpusetMems = h.CpusetMems;
+  if (h.PidsLimit !== null && h.PidsLimit > 0) r.pidsLimit = h.PidsLimit;
+  if (h.BlkioWeight > 0) r.blkioWeight = h.BlkioWeight;
+  if (h.Privileged) r.devices = [...ALLOW_ALL_DEVICES];
+  return r;
+}
+
+export interface RunSpecInput {
+  record: ContainerRecord;
+  rootfs: string;
+  user: ResolvedUser;
+  etcFiles: EtcFilePaths;
+  network: NamespaceMode;
+  cgroupProcs: string[];
+  /** cgroup namespaces are private on v2 hosts (docker's default there), shared with the host on v1. */
+  cgroupNamespace: "private" | "host";
+}
+
+export function containerSpec(input: RunSpecInput): ContainerSpec {
+  const { record, user } = input;
+  const c = record.config;
+  const h = record.hostConfig;
+  const security = processSecurity(h);
+  const [rows, cols] = h.ConsoleSize ?? [0, 0];
+  const spec: ContainerSpec = {
+    rootfs: input.rootfs,
+    args: commandLine(c),
+    env: processEnv(c, user.home),
+    cwd: c.WorkingDir || "/",
+    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    capabilities: security.capabilities,
+    noNewPrivileges: security.noNewPrivileges,
+    rlimits: rlimitsOf(h.Ulimits),
+    tty: c.Tty,
+    openStdin: c.OpenStdin,
+    cgroupProcs: input.cgroupProcs,
+    namespaces: {
+      network: input.network,
+      cgroup: input.cgroupNamespace,
+      pid: h.PidMode === "host" ? "host" : "private",
+      ipc: h.IpcMode === "host" ? "host" : "private",
+      uts: h.UTSMode === "host" ? "host" : "private",
+    },
+    mounts: containerMounts(h).map((m) => m.mount),
+    etcFiles: { hostname: input.etcFiles.hostname, hosts: input.etcFiles.hosts, resolvConf: input.etcFiles.resolvConf },
+    privileged: h.Privileged,
+    readonlyRootfs: h.ReadonlyRootfs,
+    sysctls: h.Sysctls ?? {},
+    shmSize: h.ShmSize,
+  };
+  if (security.seccomp) spec.seccomp = security.seccomp;
+  // With the host's UTS namespace the host's names stay.
+  if (h.UTSMode !== "host") spec.hostname = c.Hostname;
+  if (c.Domainname && h.UTSMode !== "host") spec.domainname = c.Domainname;
+  if (c.Tty && rows > 0 && cols > 0) spec.consoleSize = { rows, cols };
+  if (security.unmaskSystemPaths) {
+    spec.maskedPaths = [];
+    spec.readonlyPaths = [];
+  }
+  return spec;
+}

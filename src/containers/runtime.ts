@@ -1,0 +1,93 @@
+/**
+ * One run of a container: assemble its root filesystem, cgroup, user and network, start its first process
+ * through the exec driver, and release all of that again once the process has exited.
+ */
+import { join } from "node:path";
+import type { CgroupManager } from "../../drivers/exec/cgroups";
+import { startContainer, type LaunchedProcess } from "../../drivers/exec/launcher";
+import type { GraphDriver } from "../../drivers/graph/types";
+import { log } from "../util/log";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { etcFilePaths, hostsFileFor } from "./etc-files";
+import { containerMounts } from "./mounts";
+import type { ContainerNetworks } from "./network";
+import { cgroupResources, containerSpec } from "./run-spec";
+import type { ContainerRecord, NetworkSettings } from "./types";
+import { resolveUser } from "./user";
+
+export interface RuntimeDeps {
+  graphDriver: GraphDriver;
+  cgroups: CgroupManager;
+  networks: ContainerNetworks;
+  cgroupNamespace: "private" | "host";
+  containerDir(id: string): string;
+}
+
+export interface LaunchedRun {
+  process: LaunchedProcess;
+  network: NetworkSettings;
+}
+
+export function rootfsOf(containerDir: string): string {
+  return join(containerDir, "rootfs");
+}
+
+export async function launchRun(c: ContainerRecord, deps: RuntimeDeps): Promise<LaunchedRun> {
+  const dir = deps.containerDir(c.id);
+  const rootfs = rootfsOf(dir);
+  mkdirSync(rootfs, { recursive: true });
+  deps.graphDriver.mountAt(c.id, rootfs);
+  const networks = deps.networks;
+  let attached = false;
+  try {
+    await deps.cgroups.create(c.id, cgroupResources(c.hostConfig));
+    const user = resolveUser(rootfs, c.config.User, c.hostConfig.GroupAdd ?? []);
+    for (const m of containerMounts(c.hostConfig)) if (m.createSource && m.mount.type === "bind") mkdirSync(m.mount.source, { recursive: true });
+    const spec = containerSpec({
+      record: c,
+      rootfs,
+      user,
+      etcFiles: etcFilePaths(dir),
+      network: networks.namespace(c),
+      cgroupProcs: deps.cgroups.procsPaths(c.id),
+      cgroupNamespace: deps.cgroupNamespace,
+    });
+    let network: NetworkSettings | undefined;
+    const process = await startContainer(spec, {
+      beforeRelease: async (pid) => {
+        attached = true;
+        network = await networks.attach(c, pid);
+        writeOwnAddress(c, network, dir);
+      },
+    });
+    return { process, network: network! };
+  } catch (err) {
+    await teardownRun(c, deps, attached).catch((e) => log.warn("cleanup after a failed start", { id: c.id, error: String(e) }));
+    throw err;
+  }
+}
+
+/** Undo what launchRun set up; every step runs even when an earlier one fails. */
+export async function teardownRun(c: ContainerRecord, deps: RuntimeDeps, networkAttached = true): Promise<void> {
+  const errors: unknown[] = [];
+  const step = async (fn: () => Promise<void> | void) => {
+    try {
+      await fn();
+    } catch (err) {
+      errors.push(err);
+    }
+  };
+  if (networkAttached) await step(() => deps.networks.detach(c));
+  await step(() => deps.graphDriver.unmountAt(rootfsOf(deps.containerDir(c.id))));
+  await step(() => deps.cgroups.destroy(c.id));
+  if (errors.length > 0) throw errors[0];
+}
+
+/** The container's own address in its /etc/hosts (written in place: the file is bind-mounted by inode). */
+function writeOwnAddress(c: ContainerRecord, network: NetworkSettings, dir: string): void {
+  if (c.hostConfig.NetworkMode === "host") return;
+  const ip = network.IPAddress || Object.values(network.Networks).find((n) => n.IPAddress)?.IPAddress;
+  if (!ip) return;
+  const names = [c.config.Domainname ? `${c.config.Hostname}.${c.config.Domainname} ${c.config.Hostname}` : c.config.Hostname];
+  writeFileSync(etcFilePaths(dir).hosts, hostsFileFor(c.hostConfig.ExtraHosts ?? [], { ip, names }));
+}
