@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER_BIN, startDaemon, stopDaemon, type TestDaemon } from "../test/helpers/daemon.ts";
 import { startDockerPeer, type DockerPeer } from "./peers/docker.ts";
+import { stopBenchRegistry } from "./registry.ts";
 import type { BenchContext, Engine } from "./types.ts";
 
 export type PeerMode = "off" | "if-installed" | "install";
@@ -33,7 +34,7 @@ export function createContext(options: { quick: boolean; peerMode: PeerMode; log
 
   const startBunker = async () => {
     await ensureBinary(options.log);
-    const daemon = await startDaemon({ logLevel: "info" });
+    const daemon = await startDaemon({ logLevel: "info", bridge: true });
     try {
       const response = await fetch("http://bunker/version", { unix: daemon.socket } as RequestInit);
       const { Version } = (await response.json()) as { Version: string };
@@ -77,6 +78,7 @@ export function createContext(options: { quick: boolean; peerMode: PeerMode; log
     engines: () => ({ ...used }),
     async close() {
       const [startedBunker, startedPeer] = await Promise.allSettled([bunker, peer]);
+      await stopBenchRegistry();
       if (startedBunker.status === "fulfilled" && startedBunker.value) await stopDaemon(startedBunker.value.daemon);
       if (startedPeer.status === "fulfilled" && startedPeer.value) await startedPeer.value.stop();
     },

@@ -2,5 +2,7 @@
 import type { BenchCase } from "../types.ts";
 import { diffCompareCase, sha256Case } from "./hash-diff.ts";
 import { httpCase } from "./http.ts";
+import { containersCase } from "./containers.ts";
+import { pullCase } from "./pull.ts";
 
-export const CASES: BenchCase[] = [httpCase, sha256Case, diffCompareCase];
+export const CASES: BenchCase[] = [httpCase, containersCase, pullCase, sha256Case, diffCompareCase];
