@@ -15,7 +15,7 @@ export function newRouter(): ApiHono {
   return new Hono<{ Bindings: ApiEnv }>();
 }
 
-const COMMON_HEADERS: Record<string, string> = {
+export const COMMON_HEADERS: Record<string, string> = {
   "Api-Version": API_VERSION,
   Server: `Bunker/${BUNKER_VERSION} (linux)`,
   Ostype: "linux",

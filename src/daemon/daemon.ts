@@ -5,6 +5,7 @@ import { createApp, type ApiHono } from "../api/app";
 import { HttpServer, parseListenAddress, type TlsFiles } from "../api/http/server";
 import { systemRoutes } from "../api/routes/system";
 import { debugRoutes } from "../api/routes/debug";
+import { fastPing } from "../api/fast-ping";
 import { Engine } from "../engine/engine";
 import { openStore } from "../store/db";
 import { MetaRepository } from "../store/meta";
@@ -89,6 +90,7 @@ export class Daemon {
       const server = new HttpServer({
         handler: createApp(routers),
         isStreamingUpload: (method, path) => method !== "GET" && STREAMING_UPLOADS.some((re) => re.test(path)),
+        fastResponse: fastPing,
         onError: (err) => log.debug("connection error", { error: err instanceof Error ? err.message : String(err) }),
       });
       const tls: TlsFiles | undefined = config.tlsVerify || config.tls ? { ca: config.tlsCaCert, cert: config.tlsCert, key: config.tlsKey, verifyClients: config.tlsVerify } : undefined;

@@ -10,6 +10,11 @@ export interface ConnectionOptions {
   handler: RequestHandler;
   /** Paths whose request bodies may exceed LIMITS.maxBufferedBody because the handler streams them. */
   isStreamingUpload(method: string, path: string): boolean;
+  /**
+   * A complete pre-rendered response for requests that need no routing (`/_ping`, which clients send before
+   * everything else), or null to go through the app.
+   */
+  fastResponse?(method: string, target: string): Uint8Array | null;
   onError(err: unknown): void;
 }
 
@@ -110,6 +115,11 @@ export class HttpConnection {
     const head = parseHead(this.buf.subarray(0, end));
     this.buf = this.buf.subarray(end);
     const framing = bodyFraming(head);
+    const fast = framing.kind === "none" ? this.options.fastResponse?.(head.method, head.target) : null;
+    if (fast && head.headers.get("connection")?.toLowerCase() !== "close" && head.version === "HTTP/1.1") {
+      void this.writer.write(fast);
+      return this.pump();
+    }
     const url = new URL(head.target, "http://bunker");
     const limit = this.options.isStreamingUpload(head.method, url.pathname) ? Number.MAX_SAFE_INTEGER : LIMITS.maxBufferedBody;
     if (framing.kind === "length" && framing.length > limit) throw new HttpParseError("request body too large", 413);

@@ -11,7 +11,7 @@ export interface SystemBackend {
   diskUsage(types: string[]): Promise<Record<string, unknown>>;
 }
 
-const PING_HEADERS = {
+export const PING_HEADERS: Record<string, string> = {
   "Content-Type": "text/plain; charset=utf-8",
   "Cache-Control": "no-cache, no-store, must-revalidate",
   Pragma: "no-cache",
