@@ -4,6 +4,7 @@ import { registerContainerCommands } from "./cli/containers";
 import { registerDaemonCommand } from "./cli/daemon";
 import { registerImageCommands } from "./cli/images";
 import { registerSystemCommands } from "./cli/system";
+import { registerVolumeCommands } from "./cli/volumes";
 import { BUNKER_VERSION } from "./version";
 
 const cli = cac("bunker");
@@ -12,6 +13,7 @@ registerDaemonCommand(cli);
 registerSystemCommands(cli);
 registerImageCommands(cli);
 registerContainerCommands(cli);
+registerVolumeCommands(cli);
 cli.help();
 cli.version(BUNKER_VERSION, "-v, --version");
 

@@ -125,8 +125,11 @@ export function lsetxattr(path: string, name: string, value: Uint8Array, flags =
 }
 
 /** Returns null when the attribute does not exist. */
+/** Room for the largest xattr value or name list Linux allows; shared, as every call here is synchronous. */
+const xattrScratch = new Uint8Array(65536);
+
 export function lgetxattr(path: string, name: string): Uint8Array | null {
-  const buf = new Uint8Array(65536);
+  const buf = xattrScratch;
   const n = Number(sym.lgetxattr(cstr(path), cstr(name), buf, BigInt(buf.length)));
   if (n === -1) {
     const e = errno();
@@ -137,7 +140,7 @@ export function lgetxattr(path: string, name: string): Uint8Array | null {
 }
 
 export function llistxattr(path: string): string[] {
-  const buf = new Uint8Array(65536);
+  const buf = xattrScratch;
   const n = Number(sym.llistxattr(cstr(path), buf, BigInt(buf.length)));
   if (n === -1) {
     const e = errno();

@@ -12,6 +12,7 @@ import { MetaRepository } from "../store/meta";
 import { SystemService } from "../system/service";
 import type { ImageService } from "../images/service";
 import type { NetworkService } from "../networks/service";
+import type { VolumeService } from "../volumes/service";
 import { log, setLogLevel } from "../util/log";
 import type { DaemonConfig } from "./config";
 import { DataRoot } from "./layout";
@@ -32,6 +33,8 @@ export interface DaemonContext {
   images: ImageService;
   /** Set by the network service installer. */
   networks: NetworkService;
+  /** Set by the volume service installer. */
+  volumes: VolumeService;
   /** Set by the container service: whether a GraphDriver snapshot key belongs to a container. */
   isContainerSnapshot(key: string): boolean;
   onShutdown(fn: () => Promise<void> | void): void;
@@ -80,6 +83,7 @@ export class Daemon {
         routers,
         images: undefined as unknown as ImageService,
         networks: undefined as unknown as NetworkService,
+        volumes: undefined as unknown as VolumeService,
         isContainerSnapshot: () => false,
         onShutdown: (fn) => hooks.push(fn),
         onReady: (fn) => ready.push(fn),

@@ -268,7 +268,7 @@ class LayerWriter {
   }
 }
 
-const NODE_TYPE = { char: constants.S_IFCHR, block: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
+export const NODE_TYPE = { char: constants.S_IFCHR, block: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
 
 /**
  * Create a node with `make`; if something is already there, remove it (without following it) and create again,
@@ -290,7 +290,7 @@ function replacing<T>(target: string, make: () => T, options: { keepDirectory?: 
  * through its fd keeps the "never follow the final component" promise even if the node were swapped meanwhile
  * (a symlink pinned this way refuses the chmod). Device nodes are never opened for I/O this way.
  */
-function chmodNoFollow(target: string, mode: number): void {
+export function chmodNoFollow(target: string, mode: number): void {
   const fd = open(target, O.PATH | O.NOFOLLOW | O.CLOEXEC);
   try {
     chmodSync(`/proc/self/fd/${fd}`, mode);
@@ -300,7 +300,7 @@ function chmodNoFollow(target: string, mode: number): void {
 }
 
 /** Lexically cleaned components of a tar path; a leading "/" is dropped, climbing above the root is refused. */
-function cleanPath(path: string, entryName: string): string[] {
+export function cleanPath(path: string, entryName: string): string[] {
   if (path.includes("\0")) throw new LayerError(`invalid tar entry ${JSON.stringify(entryName)}: path contains a NUL byte`);
   const out: string[] = [];
   for (const c of path.split("/")) {

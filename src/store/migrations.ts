@@ -90,4 +90,19 @@ export const MIGRATIONS: string[] = [
    );`,
   // What a container asked of its networks at create (aliases, fixed addresses), for every later start.
   `ALTER TABLE containers ADD COLUMN networking_config TEXT NOT NULL DEFAULT '{}';`,
+  // Local volumes (data in <data-root>/volumes/<name>/_data) and which containers reference each one.
+  `CREATE TABLE volumes (
+     name TEXT PRIMARY KEY,
+     driver TEXT NOT NULL DEFAULT 'local',
+     labels TEXT,
+     options TEXT,
+     anonymous INTEGER NOT NULL DEFAULT 0,
+     created TEXT NOT NULL
+   );
+   CREATE TABLE volume_refs (
+     volume TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+     container_id TEXT NOT NULL,
+     PRIMARY KEY (volume, container_id)
+   );
+   CREATE INDEX volume_refs_container ON volume_refs(container_id);`,
 ];
