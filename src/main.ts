@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { cac } from "cac";
+import { registerBuildCommand } from "./cli/build";
 import { registerContainerCommands } from "./cli/containers";
 import { registerDaemonCommand } from "./cli/daemon";
 import { registerImageCommands } from "./cli/images";
@@ -14,6 +15,7 @@ registerSystemCommands(cli);
 registerImageCommands(cli);
 registerContainerCommands(cli);
 registerVolumeCommands(cli);
+registerBuildCommand(cli);
 cli.help();
 cli.version(BUNKER_VERSION, "-v, --version");
 

@@ -1,10 +1,11 @@
 /**
  * The container service's pure parts: config merging, HostConfig checks, users from /etc/passwd and /etc/group,
- * resolv.conf, json-file logs with rotation, detach keys, list filters, and our CLI's docker-style flag parsing.
+ * resolv.conf, json-file logs read back and followed (rotation, truncation), detach keys, list filters, and our
+ * CLI's docker-style flag parsing.
  * Run: bun test test/containers-units.test.ts
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseFlags, argsAfterCommand } from "../src/cli/containers/argv";
@@ -17,8 +18,8 @@ import { normalizeHostConfig, type HostLimits } from "../src/containers/host-con
 import { DetachScanner, parseDetachKeys } from "../src/containers/io/detach-keys";
 import { frame } from "../src/containers/io/stdcopy";
 import { selectContainers } from "../src/containers/list";
-import { JsonFileLogger } from "../src/containers/logs/json-file";
 import { selectEntries, snapshotLogs } from "../src/containers/logs/reader";
+import { LogTail } from "../src/containers/logs/tail";
 import { parseBind, parseTmpfs } from "../src/containers/mounts";
 import { generateName, normalizeName } from "../src/containers/names";
 import { Backoff, shouldRestart } from "../src/containers/restart-policy";
@@ -138,38 +139,45 @@ describe("/etc files", () => {
   });
 });
 
-describe("json-file logs", () => {
-  test("lines become entries, streams stay apart, partial lines wait, rotation keeps max-file files", () => {
+describe("json-file logs (written by the keeper)", () => {
+  const line = (stream: string, log: string, second: number) => `${JSON.stringify({ log, stream, time: `2026-01-01T00:00:${String(second).padStart(2, "0")}.000000001Z` })}\n`;
+
+  test("rotated files are read oldest first; a torn last line is skipped; streams and tail select", () => {
     const path = join(dir, "c-json.log");
-    const logger = new JsonFileLogger(path, { maxSize: 300, maxFiles: 3 });
-    const live: string[] = [];
-    logger.subscribe((e) => live.push(e ? `${e.stream}:${e.log}` : "closed"));
-    logger.write("stdout", Buffer.from("one\ntw"));
-    logger.write("stderr", Buffer.from("err\n"));
-    logger.write("stdout", Buffer.from("o\n"));
-    for (let i = 0; i < 20; i++) logger.write("stdout", Buffer.from(`line ${i}\n`));
-    logger.write("stdout", Buffer.from("no newline"));
-    logger.close();
-    expect(live.slice(0, 3)).toEqual(["stdout:one\n", "stderr:err\n", "stdout:two\n"]);
-    expect(live.at(-2)).toBe("stdout:no newline");
-    expect(live.at(-1)).toBe("closed");
-    expect(readdirSync(dir).filter((f) => f.startsWith("c-json.log")).sort()).toEqual(["c-json.log", "c-json.log.1", "c-json.log.2"]);
-    for (const f of ["c-json.log", "c-json.log.1"]) expect(readFileSync(join(dir, f)).length).toBeLessThanOrEqual(300);
+    writeFileSync(`${path}.2`, line("stdout", "one\n", 1));
+    writeFileSync(`${path}.1`, line("stderr", "err\n", 2) + line("stdout", "two\n", 3));
+    writeFileSync(path, line("stdout", "three\n", 4) + '{"log":"torn');
     const all = snapshotLogs(path, 3)();
-    expect(all.at(-1)).toMatchObject({ log: "no newline", stream: "stdout" });
-    expect(all.at(-1)!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
-    expect(selectEntries(all, { stdout: true, stderr: false, tail: 2 }).map((e) => e.log)).toEqual(["line 19\n", "no newline"]);
-    expect(selectEntries(all, { stdout: false, stderr: true })).toEqual([]); // rotated away
+    expect(all.map((e) => e.log)).toEqual(["one\n", "err\n", "two\n", "three\n"]);
+    expect(selectEntries(all, { stdout: true, stderr: false, tail: 2 }).map((e) => e.log)).toEqual(["two\n", "three\n"]);
+    expect(selectEntries(all, { stdout: false, stderr: true }).map((e) => e.log)).toEqual(["err\n"]);
+    expect(snapshotLogs(path, 1)().map((e) => e.log)).toEqual(["three\n"]);
   });
 
-  test("a line over 16 KiB is split into partial entries", () => {
-    const path = join(dir, "big-json.log");
-    const logger = new JsonFileLogger(path, { maxSize: 0, maxFiles: 1 });
-    logger.write("stdout", Buffer.from(`${"x".repeat(20000)}\n`));
-    logger.close();
-    const entries = snapshotLogs(path, 1)();
-    expect(entries.map((e) => e.log.length)).toEqual([16384, 20001 - 16384]);
-    expect(entries.map((e) => e.log).join("")).toBe(`${"x".repeat(20000)}\n`);
+  test("a follower reads what is appended, keeps up with rotation and truncation, waits for a whole line", () => {
+    const path = join(dir, "f-json.log");
+    writeFileSync(path, line("stdout", "before\n", 1));
+    const tail = new LogTail(path, null, 0);
+    try {
+      expect(tail.read().map((e) => e.log)).toEqual(["before\n"]);
+      expect(tail.read()).toEqual([]);
+      const half = line("stdout", "split\n", 2);
+      appendFileSync(path, half.slice(0, 10));
+      expect(tail.read()).toEqual([]);
+      appendFileSync(path, half.slice(10));
+      expect(tail.read().map((e) => e.log)).toEqual(["split\n"]);
+      // Rotation: the last lines of the old file come first, then the new file.
+      appendFileSync(path, line("stdout", "last-of-old\n", 3));
+      renameSync(path, `${path}.1`);
+      writeFileSync(path, line("stderr", "first-of-new\n", 4));
+      expect(tail.read().map((e) => e.log)).toEqual(["last-of-old\n", "first-of-new\n"]);
+      // max-file 1: the keeper truncates the file in place.
+      truncateSync(path, 0);
+      appendFileSync(path, line("stdout", "after-truncate, longer than what was read before\n", 5));
+      expect(tail.read().map((e) => e.log)).toEqual(["after-truncate, longer than what was read before\n"]);
+    } finally {
+      tail.close();
+    }
   });
 });
 

@@ -4,5 +4,6 @@ import { diffCompareCase, sha256Case } from "./hash-diff.ts";
 import { httpCase } from "./http.ts";
 import { containersCase } from "./containers.ts";
 import { pullCase } from "./pull.ts";
+import { keeperCase } from "./keeper.ts";
 
-export const CASES: BenchCase[] = [httpCase, containersCase, pullCase, sha256Case, diffCompareCase];
+export const CASES: BenchCase[] = [httpCase, containersCase, keeperCase, pullCase, sha256Case, diffCompareCase];

@@ -28,14 +28,14 @@ const TYPES: Record<number, TarEntryType> = {
   0o010000: "fifo",
 };
 
-function entryTypeOf(stat: BigIntStats): TarEntryType | null {
+export function entryTypeOf(stat: BigIntStats): TarEntryType | null {
   return TYPES[Number(stat.mode) & S_IFMT] ?? null;
 }
 
 const keepXattr = (attribute: string) => !attribute.startsWith("trusted.overlay.") && !attribute.startsWith("user.overlay.");
 
 /** Linux's encoding of device numbers in st_rdev (major in bits 8-19 and 32-43, minor in 0-7 and 20-31). */
-function splitDevice(rdev: bigint): { major: number; minor: number } {
+export function splitDevice(rdev: bigint): { major: number; minor: number } {
   const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
   const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
   return { major, minor };

@@ -96,6 +96,8 @@ export function writeEtcFiles(c: ContainerRecord, dir: string, daemonDns: string
   // With the host's network the host's own names apply.
   const hosts = hostNetwork ? readFileOr("/etc/hosts", hostsFileFor([])).replace(/\n*$/, "\n") + extraHostLines(extra).map((l) => `${l}\n`).join("") : hostsFileFor(extra);
   writeFileSync(files.hosts, hosts, { mode: 0o644 });
-  const servers = h.Dns.length > 0 ? h.Dns : daemonDns.length > 0 ? daemonDns : hostNetwork ? [] : networks.nameservers(h.NetworkMode);
+  // On a network with the embedded DNS, containers ask it (it forwards to --dns / the host's resolvers).
+  const embedded = hostNetwork ? null : networks.embeddedDns(h.NetworkMode);
+  const servers = embedded ? [embedded] : h.Dns.length > 0 ? h.Dns : daemonDns.length > 0 ? daemonDns : hostNetwork ? [] : networks.nameservers(h.NetworkMode);
   writeFileSync(files.resolvConf, resolvConfFor(readHostResolvConf(), { servers, search: h.DnsSearch, options: h.DnsOptions }, hostNetwork), { mode: 0o644 });
 }

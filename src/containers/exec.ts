@@ -1,20 +1,19 @@
 /**
  * `docker exec`: exec instances created against a running container, started attached (over a hijacked
- * connection) or detached, with their exit code kept for `GET /exec/{id}/json`. Instances live in memory and
- * go away when their container stops (docker forgets them then too).
+ * connection) or detached, with their exit code kept for `GET /exec/{id}/json`. The process is the keeper's
+ * child, like the container's. Instances live in memory and go away when their container stops (docker
+ * forgets them then too) or the daemon restarts.
  */
-import { execInContainer, type LaunchedProcess } from "../../drivers/exec/launcher";
+import type { Keeper, KeeperProcess } from "../../drivers/exec/keeper/client";
 import type { ExecSpec } from "../../drivers/exec/spec";
-import { readableFromFd, resizePty } from "../../drivers/exec/stdio";
-import { close } from "../../drivers/libc/libc";
 import type { HijackedConnection } from "../api/http/hijack";
 import type { CgroupManager } from "../../drivers/exec/cgroups";
 import { ConflictError, InvalidParameterError, NotFoundError } from "../errors";
-import { log } from "../util/log";
 import { pumpClientInput } from "./io/attach";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "./io/detach-keys";
+import { relayOutput } from "./io/output";
 import { frame } from "./io/stdcopy";
-import { duplicateFd, StdinPipe } from "./io/stdin";
+import { StdinPipe } from "./io/stdin";
 import { processEnv, rlimitsOf } from "./run-spec";
 import { processSecurity } from "./security";
 import type { ContainerService } from "./service";
@@ -44,7 +43,7 @@ interface ExecInstance {
   running: boolean;
   exitCode: number | null;
   pid: number;
-  ptyFd: number | null;
+  tty: boolean;
 }
 
 export class ExecService {
@@ -78,7 +77,7 @@ export class ExecService {
       running: false,
       exitCode: null,
       pid: 0,
-      ptyFd: null,
+      tty: false,
     };
     this.instances.set(id, instance);
     this.containers.publish(c, `exec_create: ${req.Cmd.join(" ")}`, { execID: id });
@@ -108,11 +107,14 @@ export class ExecService {
     const e = this.checkStartable(id);
     e.started = true;
     const tty = opts.tty ?? e.request.Tty ?? false;
+    e.tty = tty;
     const c = this.containers.get(e.containerId);
-    const run = this.containers.activeRun(c.id)!;
-    let proc: LaunchedProcess;
+    const keeper = this.containers.activeRun(c.id)!.keeper;
+    let proc: KeeperProcess;
     try {
-      proc = await execInContainer(run.pid, this.spec(e, tty, opts.consoleSize ?? e.request.ConsoleSize ?? null));
+      const spec = this.spec(e, tty, opts.consoleSize ?? e.request.ConsoleSize ?? null, conn !== null);
+      // Attached: the output from the first byte, the process held back while the client is slow.
+      proc = await keeper.exec(c.id, spec, conn ? { id, attach: "lossless" } : { id });
     } catch (err) {
       e.exitCode = (err as { exitCode?: number }).exitCode ?? 126;
       if (!conn) throw err;
@@ -125,7 +127,7 @@ export class ExecService {
     e.pid = proc.pid;
     const label = e.request.Cmd.join(" ");
     this.containers.publish(c, `exec_start: ${label}`, { execID: id });
-    const output = this.serve(proc, e, tty, conn);
+    const output = conn ? this.serve(proc, e, keeper, conn) : Promise.resolve();
     void proc.exited
       .then(async (status) => {
         await output;
@@ -135,17 +137,18 @@ export class ExecService {
       .catch(() => (e.exitCode = 137))
       .then(async (code) => {
         e.running = false;
-        if (e.ptyFd !== null) close(e.ptyFd);
-        e.ptyFd = null;
         this.containers.publish(c, "exec_die", { execID: id, exitCode: String(code) });
         if (!this.containers.activeRun(e.containerId)) this.instances.delete(id);
         await conn?.end();
       });
   }
 
-  resize(id: string, height: number, width: number): void {
+  async resize(id: string, height: number, width: number): Promise<void> {
     const e = this.get(id);
-    if (e.ptyFd !== null && height > 0 && width > 0) resizePty(e.ptyFd, height, width);
+    if (!e.running || !e.tty || height <= 0 || width <= 0) return;
+    const run = this.containers.activeRun(e.containerId);
+    // It may have exited a moment ago: nothing to resize then.
+    await run?.keeper.resize(id, height, width).catch(() => {});
   }
 
   inspect(id: string): Record<string, unknown> {
@@ -166,7 +169,7 @@ export class ExecService {
     };
   }
 
-  private spec(e: ExecInstance, tty: boolean, consoleSize: [number, number] | null): ExecSpec {
+  private spec(e: ExecInstance, tty: boolean, consoleSize: [number, number] | null, attached: boolean): ExecSpec {
     const c = this.containers.get(e.containerId);
     const user = resolveUser(this.containers.rootfs(c.id), e.request.User || c.config.User, c.hostConfig.GroupAdd ?? []);
     const security = processSecurity(c.hostConfig, e.request.Privileged === true);
@@ -179,7 +182,8 @@ export class ExecService {
       noNewPrivileges: security.noNewPrivileges,
       rlimits: rlimitsOf(c.hostConfig.Ulimits),
       tty,
-      openStdin: e.request.AttachStdin === true,
+      // Detached, nobody could write to it: /dev/null.
+      openStdin: attached && e.request.AttachStdin === true,
       cgroupProcs: this.cgroups.procsPaths(c.id),
     };
     if (security.seccomp) spec.seccomp = security.seccomp;
@@ -188,43 +192,27 @@ export class ExecService {
     return spec;
   }
 
-  /** Wire the process's stdio to the client (or drain it when detached); settles when its output has ended. */
-  private serve(proc: LaunchedProcess, e: ExecInstance, tty: boolean, conn: HijackedConnection | null): Promise<void> {
-    const stdio = proc.stdio;
-    const sources: ["stdout" | "stderr", ReadableStream<Uint8Array>][] = [];
-    let stdinFd: number | null = stdio.stdin;
-    if (stdio.ptyMaster !== null) {
-      e.ptyFd = duplicateFd(stdio.ptyMaster);
-      if (e.request.AttachStdin) stdinFd = duplicateFd(stdio.ptyMaster);
-      sources.push(["stdout", readableFromFd(stdio.ptyMaster)]);
-    } else {
-      if (stdio.stdout !== null) sources.push(["stdout", readableFromFd(stdio.stdout)]);
-      if (stdio.stderr !== null) sources.push(["stderr", readableFromFd(stdio.stderr)]);
-    }
-    if (stdinFd !== null) {
+  /** Relay the process's output to the client and the client's input to the process; settles when the output has ended. */
+  private serve(proc: KeeperProcess, e: ExecInstance, keeper: Keeper, conn: HijackedConnection): Promise<void> {
+    if (e.request.AttachStdin) {
       const stdin = new StdinPipe();
-      stdin.bind(stdinFd, !tty);
-      if (conn) {
-        void pumpClientInput(conn.input, stdin, e.detachKeys).then((detached) => {
-          if (detached) void conn.end();
-          else stdin.end();
-        });
-      } else {
-        stdin.end();
-      }
-      void proc.exited.finally(() => stdin.release());
+      void pumpClientInput(conn.input, stdin, e.detachKeys).then((detached) => {
+        if (detached) void conn.end();
+        else stdin.end();
+      });
+      void keeper.stdin(e.id).then(
+        // A pipe reaches end of file once the keeper's end is closed too; a pty is only no longer written.
+        (fd) => stdin.bind(fd, e.tty ? undefined : () => void keeper.closeStdin(e.id).catch(() => {})),
+        () => stdin.release(), // it exited already
+      );
+      const release = () => stdin.release();
+      void proc.exited.then(release, release);
     }
     const wants = { stdout: e.request.AttachStdout !== false, stderr: e.request.AttachStderr !== false };
-    return Promise.all(
-      sources.map(async ([stream, readable]) => {
-        for await (const chunk of readable) {
-          if (!conn || conn.isClosed || !wants[stream]) continue;
-          await conn.write(tty ? chunk : frame(stream, chunk)).catch(() => {});
-        }
-      }),
-    ).then(
-      () => {},
-      (err: unknown) => log.debug("exec output ended with an error", { error: String(err) }),
-    );
+    if (!proc.stdio) return Promise.resolve();
+    return relayOutput(proc.stdio, async (stream, data) => {
+      if (conn.isClosed || !wants[stream]) return;
+      await conn.write(e.tty ? data : frame(stream, data)).catch(() => {});
+    });
   }
 }

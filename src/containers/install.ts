@@ -1,12 +1,13 @@
-/** Wire the container service into the daemon: cgroups, jobs, routes, `docker info` figures, start-up and shutdown. */
+/** Wire the container service into the daemon: keeper, cgroups, jobs, routes, `docker info` figures, start-up and shutdown. */
 import os from "node:os";
 import { cgroupHostInfo, createCgroupManager, detectCgroupLayout, type CgroupHostInfo } from "../../drivers/exec/cgroups";
-import { becomeSubreaper, stopExitWatcher } from "../../drivers/exec/exit-watcher";
 import { containerRoutes } from "../api/routes/containers";
 import { execRoutes } from "../api/routes/exec";
 import type { ServiceInstaller } from "../daemon/daemon";
 import { log } from "../util/log";
+import { GIT_COMMIT } from "../version";
 import { ExecService } from "./exec";
+import { ContainerKeepers } from "./keepers";
 import { registerContainerJobs } from "./jobs";
 import { ContainerService } from "./service";
 import { summaryView } from "./views";
@@ -25,8 +26,15 @@ function cgroupWarnings(info: CgroupHostInfo): string[] {
   return w;
 }
 
+/**
+ * Connect to this data root's keeper, or fork one, before any other service runs: the keeper is slimmed at
+ * birth, but forking before anything holds a secret keeps even the fork's first moments clean.
+ */
+export const installKeeper: ServiceInstaller = async (ctx) => {
+  ctx.keepers = await ContainerKeepers.open(ctx.dataRoot.keeper, GIT_COMMIT);
+};
+
 export const installContainers: ServiceInstaller = (ctx) => {
-  becomeSubreaper();
   const layout = detectCgroupLayout();
   const cgroups = createCgroupManager({ layout });
   const cgroupInfo = cgroupHostInfo(layout);
@@ -39,7 +47,9 @@ export const installContainers: ServiceInstaller = (ctx) => {
     cgroups,
     hostLimits: { ncpu: os.cpus().length, cgroup: cgroupInfo },
     networks: ctx.networks,
+    keepers: ctx.keepers,
   });
+  ctx.containers = containers;
   const execs = new ExecService(containers, cgroups);
   registerContainerJobs(ctx.engine, containers, execs);
   ctx.routers.push(containerRoutes(ctx.engine, containers, execs, ctx.images, cgroups), execRoutes(ctx.engine, execs));
@@ -51,8 +61,9 @@ export const installContainers: ServiceInstaller = (ctx) => {
   });
   ctx.networks.setContainerLookup((ref) => {
     const c = containers.find(ref);
-    return c ? { id: c.id, name: c.name, hostname: c.config.Hostname, pid: containers.activeRun(c.id)?.pid ?? null } : null;
+    return c ? { id: c.id, name: c.name, hostname: c.config.Hostname, pid: containers.runningPid(c.id) } : null;
   });
+  ctx.networks.setEndpointListener((id, network, settings) => containers.updateEndpoint(id, network, settings));
 
   ctx.system.contribute({
     info: () => {
@@ -89,8 +100,5 @@ export const installContainers: ServiceInstaller = (ctx) => {
     // Not awaited: the API should not wait for restart-policy containers to come up.
     void containers.startPolicyContainers().catch((err) => log.warn("restarting containers at daemon start failed", { error: String(err) }));
   });
-  ctx.onShutdown(async () => {
-    await containers.shutdown();
-    await stopExitWatcher();
-  });
+  ctx.onShutdown(() => containers.shutdown());
 };

@@ -1,11 +1,11 @@
 /**
  * A container's network, per `HostConfig.NetworkMode`: which network namespace its process gets (new, the host's,
  * or another container's) and, through the network service, what is wired into it. The container service calls
- * `attach` in the launcher's sync window (the process exists in its namespaces but has not run yet) and `detach`
- * once it has stopped.
+ * `attach` in the launcher's sync window (the process exists in its namespaces but has not run yet), `detach`
+ * once it has stopped, and `adopt` for a container found running at daemon start.
  */
 import type { NamespaceMode } from "../../drivers/exec/spec";
-import type { NetworkService } from "../networks/service";
+import type { AttachRequest, NetworkService } from "../networks/service";
 import { ConflictError } from "../errors";
 import type { ContainerRecord, NetworkSettings } from "./types";
 
@@ -35,20 +35,12 @@ export class ContainerNetworks {
   }
 
   attach(c: ContainerRecord, pid: number): Promise<NetworkSettings> {
-    const exposed = Object.keys(c.config.ExposedPorts ?? {});
-    return this.service.attach(
-      {
-        containerId: c.id,
-        name: c.name,
-        hostname: c.config.Hostname,
-        networkMode: c.hostConfig.NetworkMode,
-        endpoints: c.networkingConfig.EndpointsConfig ?? {},
-        portBindings: c.hostConfig.PortBindings ?? {},
-        publishAllPorts: c.hostConfig.PublishAllPorts === true,
-        exposedPorts: [...new Set([...exposed, ...Object.keys(c.hostConfig.PortBindings ?? {})])],
-      },
-      pid,
-    );
+    return this.service.attach(attachRequest(c), pid);
+  }
+
+  /** A container that kept running while no daemon did: its published ports come back (see NetworkService.adopt). */
+  adopt(c: ContainerRecord): Promise<void> {
+    return this.service.adopt(attachRequest(c), c.networkSettings);
   }
 
   detach(c: ContainerRecord): Promise<void> {
@@ -59,4 +51,23 @@ export class ContainerNetworks {
   nameservers(mode: string): string[] {
     return this.service.nameservers(mode);
   }
+
+  /** The embedded DNS server's address for a user network, or null. */
+  embeddedDns(mode: string): string | null {
+    return this.service.embeddedDns(mode);
+  }
+}
+
+function attachRequest(c: ContainerRecord): AttachRequest {
+  const exposed = Object.keys(c.config.ExposedPorts ?? {});
+  return {
+    containerId: c.id,
+    name: c.name,
+    hostname: c.config.Hostname,
+    networkMode: c.hostConfig.NetworkMode,
+    endpoints: c.networkingConfig.EndpointsConfig ?? {},
+    portBindings: c.hostConfig.PortBindings ?? {},
+    publishAllPorts: c.hostConfig.PublishAllPorts === true,
+    exposedPorts: [...new Set([...exposed, ...Object.keys(c.hostConfig.PortBindings ?? {})])],
+  };
 }

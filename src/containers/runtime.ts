@@ -1,14 +1,16 @@
 /**
- * One run of a container: assemble its root filesystem, cgroup, user and network, start its first process
- * through the exec driver, and release all of that again once the process has exited.
+ * One run of a container: assemble its root filesystem, cgroup, user and network, have the keeper start its
+ * first process (so that it outlives the daemon), and release all of that again once the process has exited.
+ * The rootfs mount lives in the host's mount namespace and stays mounted across daemon restarts.
  */
 import { join } from "node:path";
 import type { CgroupManager } from "../../drivers/exec/cgroups";
-import { startContainer, type LaunchedProcess } from "../../drivers/exec/launcher";
+import type { Keeper, KeeperProcess, RunOptions } from "../../drivers/exec/keeper/client";
 import type { GraphDriver } from "../../drivers/graph/types";
 import { log } from "../util/log";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { etcFilePaths, hostsFileFor } from "./etc-files";
+import { rotationOf } from "./logs/options";
 import { containerMounts } from "./mounts";
 import type { ContainerNetworks } from "./network";
 import { cgroupResources, containerSpec } from "./run-spec";
@@ -21,10 +23,11 @@ export interface RuntimeDeps {
   networks: ContainerNetworks;
   cgroupNamespace: "private" | "host";
   containerDir(id: string): string;
+  logPath(id: string): string;
 }
 
 export interface LaunchedRun {
-  process: LaunchedProcess;
+  process: KeeperProcess;
   network: NetworkSettings;
 }
 
@@ -32,7 +35,11 @@ export function rootfsOf(containerDir: string): string {
   return join(containerDir, "rootfs");
 }
 
-export async function launchRun(c: ContainerRecord, deps: RuntimeDeps): Promise<LaunchedRun> {
+/**
+ * Start the container's process through `keeper`. `attach` "lossless" hands back its output from the first
+ * byte (an attached `docker run`); without it nothing of the output passes through the daemon.
+ */
+export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: Keeper, attach?: RunOptions["attach"]): Promise<LaunchedRun> {
   const dir = deps.containerDir(c.id);
   const rootfs = rootfsOf(dir);
   mkdirSync(rootfs, { recursive: true });
@@ -53,7 +60,7 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps): Promise<
       cgroupNamespace: deps.cgroupNamespace,
     });
     let network: NetworkSettings | undefined;
-    const process = await startContainer(spec, {
+    const process = await keeper.run(spec, runOptions(c, deps, attach), {
       beforeRelease: async (pid) => {
         attached = true;
         network = await networks.attach(c, pid);
@@ -65,6 +72,20 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps): Promise<
     await teardownRun(c, deps, attached).catch((e) => log.warn("cleanup after a failed start", { id: c.id, error: String(e) }));
     throw err;
   }
+}
+
+/** The keeper writes the json-file log itself, rotated as the container's log options say. */
+function runOptions(c: ContainerRecord, deps: RuntimeDeps, attach: RunOptions["attach"]): RunOptions {
+  const options: RunOptions = { id: c.id };
+  if (attach) options.attach = attach;
+  const logConfig = c.hostConfig.LogConfig;
+  if (logConfig.Type === "json-file") {
+    const rotation = rotationOf(logConfig.Config);
+    options.logPath = deps.logPath(c.id);
+    options.logMaxSize = rotation.maxSize;
+    options.logMaxFiles = rotation.maxFiles;
+  }
+  return options;
 }
 
 /** Undo what launchRun set up; every step runs even when an earlier one fails. */

@@ -2,18 +2,20 @@
  * The container service: create, start, stop, kill, restart, pause, rename, remove, wait, attach — and what
  * happens when a container's process exits (state, events, attachments, restart policy, --rm).
  *
- * Containers do not outlive the daemon yet: at shutdown every running container is stopped (its stop signal,
- * then SIGKILL) so nothing is orphaned, and at start-up any container still recorded as running is reconciled
- * to "exited" (its leftovers killed, unmounted, its cgroup removed). Restart policies `always` and
- * `unless-stopped` bring such containers back when the daemon starts again. A later "keeper" makes them survive.
+ * Containers outlive the daemon: their processes are children of the keeper (drivers/exec/keeper), which holds
+ * their stdio, writes their logs and records their exits while no daemon runs. At start-up `recover` adopts
+ * what still runs (state, exit watch, attach, stdin, published ports, restart policy), records the real exit of
+ * what ended meanwhile, and marks what the keeper does not know as lost. At shutdown (see `shutdown`) the
+ * containers are left running (live-restore, the default), stopped (`live-restore: false`), or removed together
+ * with the keeper (`--ephemeral`).
  */
 import type { Database } from "bun:sqlite";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupManager } from "../../drivers/exec/cgroups";
 import { ExecutableNotFoundError, ExecutablePermissionError, LaunchError } from "../../drivers/exec/errors";
-import { resizePty } from "../../drivers/exec/stdio";
-import { close } from "../../drivers/libc/libc";
+import type { ExitStatus } from "../../drivers/exec/exit-watcher";
+import type { Keeper } from "../../drivers/exec/keeper/client";
 import type { HijackedConnection } from "../api/http/hijack";
 import type { DaemonConfig } from "../daemon/config";
 import type { DataRoot } from "../daemon/layout";
@@ -25,8 +27,7 @@ import { checkNameFree, newContainerRecord, writeEtcFiles } from "./create";
 import type { CreateRequest } from "./create-config";
 import type { HostLimits } from "./host-config";
 import { Attachment, AttachHub, pumpClientInput, type AttachStreams } from "./io/attach";
-import { wireContainerIo } from "./io/container-io";
-import { JsonFileLogger } from "./logs/json-file";
+import { reapWhenEnded, type ContainerKeepers, type SurveyedRecord } from "./keepers";
 import { rotationOf } from "./logs/options";
 import { snapshotLogs } from "./logs/reader";
 import { normalizeName } from "./names";
@@ -36,8 +37,9 @@ import { Backoff, shouldRestart } from "./restart-policy";
 import { launchRun, rootfsOf, teardownRun, type RuntimeDeps } from "./runtime";
 import { parseSignal, SIGKILL, SIGTERM } from "./signals";
 import { ContainerStore } from "./store";
-import { nowRfc3339 } from "./time";
+import { nowRfc3339, rfc3339Nano } from "./time";
 import { emptyNetworkSettings, ZERO_TIME, type ContainerRecord } from "./types";
+import type { EndpointSettings } from "../networks/service";
 import { Waiters, type WaitResult } from "./waiters";
 import { KeyedLock } from "./keyed-lock";
 
@@ -50,15 +52,17 @@ export interface ContainerServiceDeps {
   cgroups: CgroupManager;
   hostLimits: HostLimits;
   networks: NetworkService;
+  keepers: ContainerKeepers;
 }
 
 /** A container's process while it runs. */
 export interface ActiveRun {
   pid: number;
   startedAtMs: number;
-  kill(signal: number): boolean;
-  /** A dup of the pty master for resize, or null without a TTY. */
-  ptyFd: number | null;
+  /** The keeper holding the process. */
+  keeper: Keeper;
+  /** Signal the process through its keeper; false once it has exited. */
+  kill(signal: number): Promise<boolean>;
   /** Settles once the exit has been handled: state saved, resources released, attachments ended. */
   finished: Promise<void>;
 }
@@ -69,20 +73,31 @@ const DEFAULT_STOP_TIMEOUT_S = 10;
 const SHUTDOWN_STOP_CAP_S = 10;
 /** Docker's exit code for a container whose process was lost (the daemon died under it). */
 const LOST_EXIT_CODE = 255;
+const LOST_ERROR = "container process lost while the daemon was down";
+const KEEPER_LOST_ERROR = "container process lost: its keeper went away";
+/** How long an exit waits for the last output to reach attached clients (a pipe another process still holds). */
+const OUTPUT_DRAIN_MS = 5000;
+/** How long a start abandoned by a dead daemon may take to end once killed (then its record is dropped). */
+const ABANDONED_START_WAIT_MS = 5000;
+/** How long a container process killed after its keeper died may take to end (it is then reaped). */
+const LOST_REAP_MS = 2000;
 
 export class ContainerService {
   readonly store: ContainerStore;
   readonly networks: ContainerNetworks;
   private readonly runs = new Map<string, ActiveRun>();
   private readonly hubs = new Map<string, AttachHub>();
-  private readonly loggers = new Map<string, JsonFileLogger>();
   private readonly backoffs = new Map<string, Backoff>();
   private readonly restartTimers = new Map<string, Timer>();
   private readonly removing = new Set<string>();
+  /** Found exited at start-up with a restart policy that asks for a start. */
+  private readonly exitedWhileDown = new Set<string>();
   private readonly pendingRemovals = new Set<Promise<unknown>>();
   private readonly locks = new KeyedLock();
   private readonly waiters = new Waiters();
   private shuttingDown = false;
+  /** Until `recover` has run, containers recorded as running may still be (the keeper decides). */
+  private recovered = false;
   private readonly runtime: RuntimeDeps;
   /** Listeners told when a container's run ends (exec records are closed then). */
   private readonly runEndListeners = new Set<(id: string) => void>();
@@ -101,11 +116,21 @@ export class ContainerService {
       networks: this.networks,
       cgroupNamespace: deps.cgroups.version === "2" ? "private" : "host",
       containerDir: (id) => deps.dataRoot.container(id),
+      logPath: (id) => this.logPath(id),
     };
     mkdirSync(deps.dataRoot.containers, { recursive: true, mode: 0o710 });
   }
 
   // ---- lookup ----
+
+  /** A runtime `network connect/disconnect` changed the endpoints of a running container. */
+  updateEndpoint(id: string, network: string, settings: EndpointSettings | null): void {
+    const c = this.store.get(id);
+    if (!c) return;
+    if (settings) c.networkSettings.Networks[network] = settings;
+    else delete c.networkSettings.Networks[network];
+    this.store.saveState(c);
+  }
 
   /** By full id, name (with or without "/"), or unique id prefix; 404 `No such container: <ref>`. */
   get(ref: string): ContainerRecord {
@@ -128,6 +153,22 @@ export class ContainerService {
 
   activeRun(id: string): ActiveRun | undefined {
     return this.runs.get(id);
+  }
+
+  /**
+   * The pid of a running container; before start-up recovery, the one recorded for a container that was
+   * running (so the network service keeps its endpoints until recovery decides).
+   */
+  runningPid(id: string): number | null {
+    const run = this.runs.get(id);
+    if (run) return run.pid;
+    const c = this.recovered ? null : this.store.get(id);
+    return c?.state.Running && c.state.Pid > 0 ? c.state.Pid : null;
+  }
+
+  /** Settles when the container's current run has ended; null when it is not running. */
+  runEnded(id: string): Promise<void> | null {
+    return this.runs.get(id)?.finished ?? null;
   }
 
   logPath(id: string): string {
@@ -209,39 +250,68 @@ export class ContainerService {
 
   private async startRun(c: ContainerRecord): Promise<void> {
     const id = c.id;
-    const logConfig = c.hostConfig.LogConfig;
-    const logger = logConfig.Type === "json-file" ? new JsonFileLogger(this.logPath(id), rotationOf(logConfig.Config)) : null;
+    const hub = this.hub(id);
     let launched;
+    let keeper: Keeper;
     try {
-      launched = await launchRun(c, this.runtime);
+      // Clients attached before the start (docker run, start -a) get the output from its first byte.
+      keeper = await this.deps.keepers.forRun(id);
+      launched = await launchRun(c, this.runtime, keeper, hub.size > 0 ? "lossless" : undefined);
     } catch (err) {
-      logger?.close();
       this.startFailed(c, err);
       throw startError(err);
     }
     const { process: proc, network } = launched;
-    if (logger) this.loggers.set(id, logger);
-    const { ptyFd, outputDone } = wireContainerIo(proc.stdio, c.config.OpenStdin, this.hub(id), logger);
-
-    const run: ActiveRun = {
-      pid: proc.pid,
-      startedAtMs: Date.now(),
-      kill: (signal) => proc.kill(signal),
-      ptyFd,
-      finished: Promise.resolve(),
-    };
-    this.runs.set(id, run);
+    if (proc.stdio) hub.feed(Promise.resolve(proc.stdio));
     c.state = { ...c.state, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: proc.pid, ExitCode: 0, Error: "", StartedAt: nowRfc3339() };
     c.networkSettings = network;
     this.store.saveState(c);
+    this.track(c, keeper, proc.pid, Date.now(), proc.exited);
     this.publish(c, "start");
-    run.finished = proc.exited
+    await this.bindStdin(c, keeper);
+  }
+
+  /** Watch a running process of `keeper`: its exit is handled once, whichever daemon started it. */
+  private track(c: ContainerRecord, keeper: Keeper, pid: number, startedAtMs: number, exited: Promise<ExitStatus>): void {
+    const id = c.id;
+    const run: ActiveRun = {
+      pid,
+      startedAtMs,
+      keeper,
+      kill: (signal) => keeper.kill(id, signal).catch(() => false),
+      finished: Promise.resolve(),
+    };
+    this.runs.set(id, run);
+    let lost = false;
+    run.finished = exited
       .catch((err: unknown) => {
+        // The keeper went away: its containers were reparented to the daemon (a subreaper), killed by the exit.
         log.error("lost track of a container's process", { id, error: String(err) });
+        lost = true;
         return { exitCode: LOST_EXIT_CODE, signal: null };
       })
-      .then((status) => this.handleExit(id, run, status.exitCode, outputDone, logger))
+      .then(async (status) => {
+        await this.handleExit(id, run, status.exitCode, lost ? KEEPER_LOST_ERROR : "");
+        if (lost) await reapWhenEnded(pid, LOST_REAP_MS);
+      })
       .catch((err: unknown) => log.error("handling a container's exit failed", { id, error: String(err) }));
+  }
+
+  /** `-i`: the hub's stdin writes to the process through a dup of the keeper's end (pipe or pty master). */
+  private async bindStdin(c: ContainerRecord, keeper: Keeper): Promise<void> {
+    if (!c.config.OpenStdin) return;
+    // This run's pipe: should the process exit meanwhile, the next run gets a fresh one, not this fd.
+    const stdin = this.hub(c.id).stdin;
+    let fd: number;
+    try {
+      fd = await keeper.stdin(c.id);
+    } catch (err) {
+      log.debug("no stdin for a container (it exited already?)", { id: c.id, error: String(err) });
+      return;
+    }
+    // A pipe reaches end of file once the keeper closed its end too; a pty is never closed from here.
+    const onEnd = c.config.Tty ? undefined : () => void keeper.closeStdin(c.id).catch(() => {});
+    stdin.bind(fd, onEnd);
   }
 
   /** A start that failed before the process ran: docker records the error and exit code (127, 126, 128). */
@@ -253,34 +323,41 @@ export class ContainerService {
     if (c.hostConfig.AutoRemove) this.removeInBackground(c.id);
   }
 
-  private async handleExit(id: string, run: ActiveRun, exitCode: number, outputDone: Promise<void>, logger: JsonFileLogger | null): Promise<void> {
+  private async handleExit(id: string, run: ActiveRun, exitCode: number, error = ""): Promise<void> {
     // Everything else in the container dies with its init (the pid namespace); make sure of it before draining.
     await this.deps.cgroups.kill(id, SIGKILL).catch(() => 0);
-    await outputDone;
-    logger?.close();
-    this.loggers.delete(id);
+    const hub = this.hubs.get(id);
+    if (hub) await Promise.race([hub.outputEnded(), Bun.sleep(OUTPUT_DRAIN_MS)]);
     const oomKilled = this.deps.cgroups.oomKilled(id);
     const c = this.store.get(id);
     if (c) await teardownRun(c, this.runtime).catch((err) => log.warn("releasing a stopped container's resources failed", { id, error: String(err) }));
-    if (run.ptyFd !== null) close(run.ptyFd);
     this.runs.delete(id);
     for (const listener of this.runEndListeners) listener(id);
     if (!c) {
-      await this.hubs.get(id)?.endRun();
+      await this.forgetKept(id, run.keeper);
+      await hub?.endRun();
       return;
     }
-    c.state = { ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oomKilled, FinishedAt: nowRfc3339() };
+    c.state = { ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, Error: error, OOMKilled: oomKilled, FinishedAt: nowRfc3339() };
     c.networkSettings = emptyNetworkSettings();
     if (oomKilled) this.publish(c, "oom");
     this.publish(c, "die", { exitCode: String(exitCode) });
     const restart = !this.shuttingDown && !this.removing.has(id) && shouldRestart(c.hostConfig.RestartPolicy, exitCode, c.restartCount, c.manuallyStopped);
     if (restart) c.state = { ...c.state, Status: "restarting", Restarting: true };
     this.store.saveState(c);
+    // Only once the exit is saved: a daemon dying before this finds the record (and its status) at start-up.
+    await this.forgetKept(id, run.keeper);
     // Attached clients learn of the exit once the state they may inspect next is final.
-    await this.hubs.get(id)?.endRun();
+    await hub?.endRun();
     this.waiters.exited(id, { StatusCode: exitCode, Error: null });
     if (restart) this.scheduleRestart(c, Date.now() - run.startedAtMs);
     else if (c.hostConfig.AutoRemove && !this.removing.has(id)) this.removeInBackground(id);
+  }
+
+  /** Drop the keeper's record of an exited container (and its exit file). */
+  private async forgetKept(id: string, keeper: Keeper): Promise<void> {
+    await keeper.rm(id).catch((err: unknown) => log.debug("removing a keeper record failed", { id, error: String(err) }));
+    this.deps.keepers.forget(id);
   }
 
   private scheduleRestart(c: ContainerRecord, ranForMs: number): void {
@@ -339,14 +416,14 @@ export class ContainerService {
     if (this.deps.cgroups.frozen(c.id)) await this.deps.cgroups.thaw(c.id);
     if (signal !== SIGKILL) {
       this.publish(c, "kill", { signal: String(signal) });
-      run.kill(signal);
+      await run.kill(signal);
       if (timeoutS < 0) return run.finished;
       const stopped = await Promise.race([run.finished.then(() => true), Bun.sleep(timeoutS * 1000).then(() => false)]);
       if (stopped) return;
     }
     this.publish(c, "kill", { signal: String(SIGKILL) });
     await this.deps.cgroups.kill(c.id, SIGKILL).catch(() => 0);
-    run.kill(SIGKILL);
+    await run.kill(SIGKILL);
     await run.finished;
   }
 
@@ -366,10 +443,10 @@ export class ContainerService {
     this.publish(c, "kill", { signal: String(signal) });
     if (signal === SIGKILL) {
       await this.deps.cgroups.kill(c.id, SIGKILL).catch(() => 0);
-      run.kill(SIGKILL);
+      await run.kill(SIGKILL);
       await run.finished;
     } else {
-      run.kill(signal);
+      await run.kill(signal);
     }
   }
 
@@ -431,11 +508,11 @@ export class ContainerService {
     });
   }
 
-  resize(ref: string, height: number, width: number): void {
+  async resize(ref: string, height: number, width: number): Promise<void> {
     const c = this.get(ref);
     const run = this.runs.get(c.id);
     if (!run) throw new ConflictError(`Container ${c.id} is not running`);
-    if (run.ptyFd !== null && height > 0 && width > 0) resizePty(run.ptyFd, height, width);
+    if (c.config.Tty && height > 0 && width > 0) await run.keeper.resize(c.id, height, width).catch((err: unknown) => log.debug("resize failed", { id: c.id, error: String(err) }));
   }
 
   // ---- remove, prune ----
@@ -455,7 +532,7 @@ export class ContainerService {
         this.cancelRestart(id);
         if (run) {
           await this.deps.cgroups.kill(id, SIGKILL).catch(() => 0);
-          run.kill(SIGKILL);
+          await run.kill(SIGKILL);
           await run.finished;
         }
         const last = this.store.get(id) ?? c;
@@ -528,6 +605,10 @@ export class ContainerService {
     if (!opts.stream) return attachment.end();
     const hub = this.hub(c.id);
     hub.add(attachment);
+    // A running container's live output, relayed once for every client; a client that attaches before a
+    // start gets it from that start instead (see startRun).
+    const run = this.runs.get(c.id);
+    if (run && !hub.fed) hub.feed(run.keeper.attach(c.id, "live"));
     this.publish(c, "attach");
     const onAbort = () => void attachment.end();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -545,48 +626,118 @@ export class ContainerService {
     }
   }
 
-  /** The live logger of a running container, for `logs --follow`. */
-  liveLogger(id: string): JsonFileLogger | undefined {
-    return this.loggers.get(id);
-  }
-
   // ---- daemon start and stop ----
 
   /**
-   * Reconcile the store with reality after a daemon (re)start: nothing recorded as running can be ours, so
-   * what is left of it is killed and it is recorded as exited; every container's mount, cgroup and network
-   * endpoints are released (a crash may have left them half set up).
+   * Reconcile the store with the keepers after a daemon (re)start. A container the keeper still runs is
+   * adopted; one that exited meanwhile gets its real exit code and time; one the keeper does not know was
+   * lost (the keeper itself died, or the host rebooted) and is recorded so. Whatever is not running has its
+   * mount, cgroup and network endpoints released (a crash may have left them half set up); restart policies
+   * then apply (see startPolicyContainers).
    */
   async recover(): Promise<void> {
+    const kept = await this.deps.keepers.survey();
     for (const c of this.store.all()) {
-      const wasRunning = c.state.Running || c.state.Restarting || c.state.Paused;
-      const left = wasRunning ? await this.deps.cgroups.kill(c.id, SIGKILL).catch(() => 0) : 0;
-      await teardownRun(c, this.runtime).catch((err) => log.warn("cleaning up after a lost container failed", { id: c.id, error: String(err) }));
-      if (!wasRunning) continue;
-      c.state = {
-        ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: LOST_EXIT_CODE,
-        FinishedAt: nowRfc3339(), Error: "the daemon stopped while the container was running",
-      };
-      c.networkSettings = emptyNetworkSettings();
-      this.store.saveState(c);
-      log.info("container marked exited after daemon restart", { id: c.id, leftoverProcesses: left });
+      const found = kept.get(c.id);
+      kept.delete(c.id);
+      try {
+        if (found?.record.state === "running") await this.adopt(c, found);
+        else await this.settleAfterRestart(c, found);
+      } catch (err) {
+        log.error("recovering a container failed", { id: c.id, error: String(err) });
+      }
     }
+    // Kept processes of containers that are gone from the store (a daemon died between a removal's steps).
+    for (const [id, { record, keeper }] of kept) {
+      void (async () => {
+        if (record.state !== "exited") await keeper.kill(id, SIGKILL);
+        await keeper.wait(id);
+        await this.forgetKept(id, keeper);
+        await this.deps.cgroups.destroy(id);
+      })().catch((err: unknown) => log.warn("ending the process of a removed container failed", { id, error: String(err) }));
+    }
+    this.recovered = true;
   }
 
-  /** `always` and `unless-stopped` containers the user did not stop come back when the daemon starts. */
+  /** A container that kept running while no daemon did: it is ours again, as if this daemon had started it. */
+  private async adopt(c: ContainerRecord, { record, keeper }: SurveyedRecord): Promise<void> {
+    const paused = this.deps.cgroups.frozen(c.id);
+    c.state = { ...c.state, Status: paused ? "paused" : "running", Running: true, Paused: paused, Restarting: false, Dead: false, Pid: record.pid, Error: "" };
+    if (c.state.StartedAt === ZERO_TIME) c.state.StartedAt = rfc3339Nano(record.startedNs);
+    this.store.saveState(c);
+    this.track(c, keeper, record.pid, Number(record.startedNs / 1_000_000n), keeper.wait(c.id));
+    await this.networks.adopt(c).catch((err: unknown) => log.warn("publishing an adopted container's ports failed", { id: c.id, error: String(err) }));
+    await this.bindStdin(c, keeper);
+    log.info("container adopted", { id: c.id, pid: record.pid });
+  }
+
+  /** A container that is not running (any more): its real exit if it ended while no daemon ran, resources released. */
+  private async settleAfterRestart(c: ContainerRecord, found: SurveyedRecord | undefined): Promise<void> {
+    if (found && found.record.state !== "exited") {
+      // A process that never got going (its daemon died during the start) is not adopted.
+      await found.keeper.kill(c.id, SIGKILL);
+      await Promise.race([found.keeper.wait(c.id).catch(() => {}), Bun.sleep(ABANDONED_START_WAIT_MS)]);
+    }
+    if (c.state.Running) await this.deps.cgroups.kill(c.id, SIGKILL).catch(() => 0);
+    await teardownRun(c, this.runtime).catch((err) => log.warn("cleaning up after a stopped container failed", { id: c.id, error: String(err) }));
+    if (found) await this.forgetKept(c.id, found.keeper);
+    if (c.state.Restarting) {
+      // Its exit was handled; the restart it was waiting for is due now.
+      c.state = { ...c.state, Status: "exited", Restarting: false };
+      this.store.saveState(c);
+      this.exitedWhileDown.add(c.id);
+      return;
+    }
+    if (!c.state.Running) return;
+    const exit = found?.record.exit ? { exit: found.record.exit, finishedNs: found.record.finishedNs } : this.deps.keepers.exitFile(c.id);
+    const exitCode = exit?.exit.exitCode ?? LOST_EXIT_CODE;
+    c.state = {
+      ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode,
+      FinishedAt: exit ? rfc3339Nano(exit.finishedNs) : nowRfc3339(), Error: exit ? "" : LOST_ERROR,
+    };
+    c.networkSettings = emptyNetworkSettings();
+    this.store.saveState(c);
+    this.publish(c, "die", { exitCode: String(exitCode) });
+    log.info("container exited while the daemon was down", { id: c.id, exitCode, lost: !exit });
+    if (shouldRestart(c.hostConfig.RestartPolicy, exitCode, c.restartCount, c.manuallyStopped)) this.exitedWhileDown.add(c.id);
+    else if (c.hostConfig.AutoRemove) this.removeInBackground(c.id);
+  }
+
+  /**
+   * At daemon start: containers whose policy says so come back — `always` and `unless-stopped` ones the user
+   * did not stop (a daemon with live-restore off stopped them), and those that exited while no daemon ran.
+   */
   async startPolicyContainers(): Promise<void> {
     for (const c of this.store.all()) {
       const p = c.hostConfig.RestartPolicy.Name;
-      if ((p === "always" || p === "unless-stopped") && !c.manuallyStopped && !this.runs.has(c.id)) {
-        await this.locks.run(c.id, () => this.startRun(c)).catch((err) => log.warn("starting a container at daemon start failed", { id: c.id, error: String(err) }));
-      }
+      const exitedWhileDown = this.exitedWhileDown.delete(c.id);
+      if (this.runs.has(c.id) || c.manuallyStopped) continue;
+      if (!exitedWhileDown && p !== "always" && p !== "unless-stopped") continue;
+      await this.locks
+        .run(c.id, async () => {
+          if (exitedWhileDown) c.restartCount++;
+          await this.startRun(c);
+          if (exitedWhileDown) this.publish(c, "restart");
+        })
+        .catch((err) => log.warn("starting a container at daemon start failed", { id: c.id, error: String(err) }));
     }
   }
 
-  /** Stop every running container (stop signal, then SIGKILL) and wait for their exits to be handled. */
+  /**
+   * At daemon shutdown, by configuration: live-restore (the default) leaves every container running in the
+   * keeper, mounted, in its cgroups and on its networks; `live-restore: false` stops them as docker does (stop
+   * signal, timeout, SIGKILL) and ends the keeper; `--ephemeral` removes every container and ends the keeper,
+   * so that nothing of this engine is left on the host.
+   */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
+    if (this.deps.config.liveRestore && !this.deps.config.ephemeral) {
+      await Promise.all([...this.pendingRemovals]);
+      this.deps.keepers.close();
+      log.info("containers left running (live-restore)", { running: this.runs.size });
+      return;
+    }
     await Promise.all(
       [...this.runs.entries()].map(([id, run]) => {
         const c = this.store.get(id);
@@ -596,6 +747,10 @@ export class ContainerService {
       }),
     );
     await Promise.all([...this.pendingRemovals]);
+    if (this.deps.config.ephemeral) {
+      for (const c of this.store.all()) await this.remove(c.id, true).catch((err) => log.warn("removing a container at shutdown failed", { id: c.id, error: String(err) }));
+    }
+    await this.deps.keepers.shutdown();
   }
 
   // ---- events ----

@@ -13,6 +13,8 @@ import { SystemService } from "../system/service";
 import type { ImageService } from "../images/service";
 import type { NetworkService } from "../networks/service";
 import type { VolumeService } from "../volumes/service";
+import type { ContainerService } from "../containers/service";
+import type { ContainerKeepers } from "../containers/keepers";
 import { log, setLogLevel } from "../util/log";
 import type { DaemonConfig } from "./config";
 import { DataRoot } from "./layout";
@@ -35,6 +37,10 @@ export interface DaemonContext {
   networks: NetworkService;
   /** Set by the volume service installer. */
   volumes: VolumeService;
+  /** Set by the container service installer. */
+  containers: ContainerService;
+  /** Set by the keeper installer, the first one: the supervisors that hold the containers' processes. */
+  keepers: ContainerKeepers;
   /** Set by the container service: whether a GraphDriver snapshot key belongs to a container. */
   isContainerSnapshot(key: string): boolean;
   onShutdown(fn: () => Promise<void> | void): void;
@@ -50,12 +56,17 @@ export class Daemon {
 
   private constructor(
     readonly config: DaemonConfig,
+    /** The services, for code that drives them in-process (the library) instead of over the API. */
+    readonly context: DaemonContext,
     private readonly lock: DataRootLock,
-    private readonly db: Database,
-    readonly engine: Engine,
     private readonly server: HttpServer,
   ) {}
 
+  get engine(): Engine {
+    return this.context.engine;
+  }
+
+  /** With no `config.hosts` nothing listens: the services are only reachable through `context`. */
   static async start(config: DaemonConfig, installers: ServiceInstaller[]): Promise<Daemon> {
     setLogLevel(config.logLevel);
     const dataRoot = new DataRoot(config.dataRoot);
@@ -84,6 +95,8 @@ export class Daemon {
         images: undefined as unknown as ImageService,
         networks: undefined as unknown as NetworkService,
         volumes: undefined as unknown as VolumeService,
+        containers: undefined as unknown as ContainerService,
+        keepers: undefined as unknown as ContainerKeepers,
         isContainerSnapshot: () => false,
         onShutdown: (fn) => hooks.push(fn),
         onReady: (fn) => ready.push(fn),
@@ -100,7 +113,7 @@ export class Daemon {
       const tls: TlsFiles | undefined = config.tlsVerify || config.tls ? { ca: config.tlsCaCert, cert: config.tlsCert, key: config.tlsKey, verifyClients: config.tlsVerify } : undefined;
       for (const host of config.hosts) server.listen(parseListenAddress(host, tls));
       if (config.pidfile) writePidfile(config.pidfile);
-      const daemon = new Daemon(config, lock, db, engine, server);
+      const daemon = new Daemon(config, ctx, lock, server);
       daemon.shutdownHooks = hooks;
       engine.events.publish("daemon", "start", meta.daemonId(), { name: "bunker" });
       log.info("daemon started", { hosts: config.hosts.join(","), dataRoot: config.dataRoot, driver: config.storageDriver, pid: process.pid });
@@ -130,7 +143,7 @@ export class Daemon {
         }
       }
       this.server.stop(true);
-      this.db.close();
+      this.context.db.close();
       if (this.config.pidfile && existsSync(this.config.pidfile)) unlinkSync(this.config.pidfile);
       this.lock.release();
       log.info("daemon stopped");

@@ -10,6 +10,7 @@ import { join } from "node:path";
  *   <driver>/                   the GraphDriver's home (overlay, vfs, btrfs)
  *   containers/<id>/            per container: hostname, hosts, resolv.conf, <id>-json.log, rootfs mount point
  *   volumes/<name>/_data        local volumes
+ *   keeper/gen-<n>/             the keeper (containers' supervisor): keeper.sock, .pid, .lock, .log, <id>.exit
  *   tmp/                        scratch space, emptied at start-up
  */
 export class DataRoot {
@@ -34,6 +35,9 @@ export class DataRoot {
   }
   get volumes(): string {
     return join(this.root, "volumes");
+  }
+  get keeper(): string {
+    return join(this.root, "keeper");
   }
   get tmp(): string {
     return join(this.root, "tmp");

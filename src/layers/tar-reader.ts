@@ -5,7 +5,8 @@
  *
  * Where dialects disagree it follows Go's archive/tar, which wrote (and Docker reads) most layers in the wild:
  * global PAX headers are skipped, header-only entry types carry no body whatever their size field says, and an
- * input that ends on a header boundary without the two zero blocks is accepted.
+ * input that ends on a header boundary without the two zero blocks, or right after an entry's data without its
+ * padding, is accepted.
  */
 import { LayerError } from "./errors";
 
@@ -81,7 +82,10 @@ async function* entriesOf(reader: ByteReader): AsyncGenerator<TarEntry> {
     pending = {};
     const body = new Body(reader, header.size);
     yield { header, body };
-    await reader.skip(body.remaining + padding(header.size));
+    await reader.skip(body.remaining);
+    // Like Go's archive/tar, an input that ends right after the last entry's data (no padding, no end blocks) is
+    // complete: the docker CLI sends build contexts like that (`docker build -f` with a Dockerfile from elsewhere).
+    if (await reader.hasMore()) await reader.skip(padding(header.size));
   }
 }
 
@@ -151,6 +155,11 @@ class ByteReader {
     const out = this.chunk.subarray(this.offset, this.offset + take);
     this.offset += take;
     return out;
+  }
+
+  /** Whether any input is left. */
+  hasMore(): Promise<boolean> {
+    return this.fill();
   }
 
   async skip(n: number): Promise<void> {

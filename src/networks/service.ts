@@ -72,6 +72,9 @@ interface CreateRequest {
   EnableIPv6?: boolean;
 }
 
+/** A running container gained (settings) or lost (null) an endpoint on `network`. */
+export type EndpointListener = (containerId: string, network: string, settings: EndpointSettings | null) => void;
+
 /** Looks up running containers for runtime connect/disconnect (the container service answers). */
 export type ContainerLookup = (idOrName: string) => { id: string; name: string; hostname: string; pid: number | null } | null;
 
@@ -90,6 +93,7 @@ export class NetworkService {
   private readonly dns = new Map<string, DnsServer>();
   private readonly published = new Map<string, PublishedPort[]>();
   private lookupContainer: ContainerLookup = () => null;
+  private endpointChanged: EndpointListener = () => {};
 
   constructor(
     db: import("bun:sqlite").Database,
@@ -101,6 +105,11 @@ export class NetworkService {
 
   setContainerLookup(lookup: ContainerLookup): void {
     this.lookupContainer = lookup;
+  }
+
+  /** Told when `docker network connect/disconnect` changes a running container's endpoints. */
+  setEndpointListener(listener: EndpointListener): void {
+    this.endpointChanged = listener;
   }
 
   private bridgeDriver(): BridgeDriver {
@@ -194,9 +203,13 @@ export class NetworkService {
 
   /** Nameservers a container on this network mode should use. */
   nameservers(networkMode: string): string[] {
+    return this.embeddedDns(networkMode) ? [this.embeddedDns(networkMode)!] : this.upstreams().filter((u) => !u.ip.startsWith("127.") && u.port === 53).map((u) => u.ip);
+  }
+
+  /** The address of the embedded DNS server of a user network (its gateway), or null. */
+  embeddedDns(networkMode: string): string | null {
     const net = this.networkForMode(networkMode);
-    if (net && net.name !== "bridge" && net.driver === "bridge" && this.dns.has(net.id)) return [net.gateway!];
-    return this.upstreams().filter((u) => !u.ip.startsWith("127.") && u.port === 53).map((u) => u.ip);
+    return net && net.name !== "bridge" && net.driver === "bridge" && this.dns.has(net.id) ? net.gateway : null;
   }
 
   resolve(idOrName: string): NetworkRow {
@@ -408,6 +421,22 @@ export class NetworkService {
     return ports;
   }
 
+  /**
+   * A container that kept running while no daemon did: its endpoints are still in the store and in its
+   * namespace; its published ports are set up again on the host ports it had (the proxies ended with the
+   * previous daemon; its DNAT rules are installed again, which leaves rules still in place as they are).
+   */
+  async adopt(req: AttachRequest, settings: NetworkSettings): Promise<void> {
+    const net = this.networkForMode(req.networkMode || "default");
+    const endpoint = net?.driver === "bridge" ? this.store.endpointsOf(req.containerId).find((e) => e.network_id === net.id) : undefined;
+    const mappings: PortMapping[] = Object.entries(settings.Ports ?? {}).flatMap(([key, bindings]) => {
+      const [port, proto = "tcp"] = key.split("/") as [string, PortMapping["proto"]?];
+      return (bindings ?? []).map((b) => ({ containerPort: Number(port), proto, hostIp: b.HostIp === "0.0.0.0" ? "" : b.HostIp, hostPort: b.HostPort }));
+    });
+    if (!net || !endpoint || mappings.length === 0) return;
+    this.published.set(req.containerId, await (await this.ports()).publish({ owner: req.containerId, bridge: net.bridge!, containerIp: endpoint.ip, mappings }));
+  }
+
   /** Undo `attach`: ports, endpoints, addresses. The veths die with the namespace; remove them anyway. */
   async detach(containerId: string): Promise<void> {
     if (this.published.has(containerId) || this.publisher) await this.publisher?.unpublish(containerId).catch(() => {});
@@ -432,7 +461,8 @@ export class NetworkService {
     if (!c) throw new NotFoundError(`No such container: ${container}`);
     if (!c.pid) throw new ConflictError(`container ${container} is not running`);
     if (this.store.endpointsOf(c.id).some((e) => e.network_id === net.id)) throw new ForbiddenError(`endpoint with name ${c.name} already exists in network ${net.name}`);
-    await this.connectEndpoint(net, { containerId: c.id, name: c.name, hostname: c.hostname, networkMode: net.name, endpoints: { [net.name]: config }, portBindings: {}, publishAllPorts: false, exposedPorts: [] }, `/proc/${c.pid}/ns/net`, false);
+    const settings = await this.connectEndpoint(net, { containerId: c.id, name: c.name, hostname: c.hostname, networkMode: net.name, endpoints: { [net.name]: config }, portBindings: {}, publishAllPorts: false, exposedPorts: [] }, `/proc/${c.pid}/ns/net`, false);
+    this.endpointChanged(c.id, net.name, settings);
   }
 
   async disconnect(idOrName: string, container: string): Promise<void> {
@@ -446,6 +476,7 @@ export class NetworkService {
     } catch {}
     this.store.removeEndpoint(net.id, id);
     this.store.release(net.id, ep.ip);
+    this.endpointChanged(id, net.name, null);
     this.events.publish("network", "disconnect", net.id, { name: net.name, container: id });
   }
 

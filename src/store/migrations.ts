@@ -105,4 +105,15 @@ export const MIGRATIONS: string[] = [
      PRIMARY KEY (volume, container_id)
    );
    CREATE INDEX volume_refs_container ON volume_refs(container_id);`,
+  // The build cache: a build step's cache key → the image it produced (no foreign key: images may go first).
+  `CREATE TABLE build_cache (
+     key TEXT PRIMARY KEY,
+     image_id TEXT NOT NULL,
+     parent_id TEXT NOT NULL,
+     description TEXT NOT NULL,
+     created INTEGER NOT NULL,
+     last_used INTEGER NOT NULL,
+     usage_count INTEGER NOT NULL DEFAULT 1
+   );
+   CREATE INDEX build_cache_image ON build_cache(image_id);`,
 ];

@@ -1,11 +1,20 @@
 /**
  * Start a real bunker daemon from the built binary (dist/bunker) on a temporary socket and data root.
  * Every test file that needs an engine starts its own, so files can run in parallel.
+ *
+ * Containers outlive a daemon by default (they are the keeper's children). Test daemons run with
+ * `--live-restore=false` unless a test asks otherwise, so that stopping one stops its containers and ends its
+ * keeper; stopDaemon also ends a keeper that a killed daemon left behind, and reaps it: the test process is
+ * made a child subreaper, so a keeper orphaned by `kill9` becomes its child instead of init's (which does not
+ * reap on these hosts).
  */
 import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { becomeSubreaper } from "../../drivers/exec/exit-watcher";
+import { Keeper, listGenerations } from "../../drivers/exec/keeper/client";
+import { processExists, SysError, waitpid, WNOHANG } from "../../drivers/libc/libc";
 import { freeSubnet } from "../../src/daemon/ephemeral";
 
 export const BUNKER_BIN = resolve(import.meta.dir, "../../dist/bunker");
@@ -37,6 +46,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** Tests want "debug" (the default) in their logs; benchmarks want the daemon's own default, "info". */
   logLevel?: string;
+  /** Leave containers running when the daemon stops (the daemon's default; tests default to false). */
+  liveRestore?: boolean;
 }
 
 /** A bridge name no other test daemon uses (15 chars max). */
@@ -70,6 +81,7 @@ export async function waitForSocket(socket: string, proc: Subprocess, logFile: s
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaemon> {
   requireBinary();
+  becomeSubreaper();
   const dir = mkdtempSync(join(tmpdir(), "bunker-test-"));
   const socket = join(dir, "bunker.sock");
   const dataRoot = options.dataRoot ?? join(dir, "root");
@@ -83,6 +95,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
     "--log-level", options.logLevel ?? "debug",
     ...(options.storageDriver ? ["--storage-driver", options.storageDriver] : []),
     ...(options.bridge ? ["--bridge", uniqueBridgeName(), "--bip", uniqueBridgeCidr(), "--ephemeral"] : ["--bridge", "none"]),
+    ...(options.liveRestore ? [] : ["--live-restore=false"]),
     ...(options.args ?? []),
   ];
   // An explicit --config-file that does not exist is an error; tests want no config file at all.
@@ -123,6 +136,64 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
 /** Stop the daemon and remove its directory (data root included unless it was given from outside). */
 export async function stopDaemon(daemon: TestDaemon | undefined): Promise<void> {
   if (!daemon) return;
+  // Read first: a keeper that exits removes its pid file, and one orphaned by a kill9 is ours to reap.
+  const keepers = keeperPids(daemon.dataRoot);
   await daemon.stop();
+  await endKeepers(daemon.dataRoot);
+  for (const pid of keepers) await reap(pid);
   rmSync(daemon.dir, { recursive: true, force: true });
+}
+
+/** The pids of the keepers of a data root (every generation), whether they still run or not. */
+export function keeperPids(dataRoot: string): number[] {
+  return listGenerations(join(dataRoot, "keeper")).flatMap(({ dir }) => {
+    const pid = keeperPid(dir);
+    return pid === null ? [] : [pid];
+  });
+}
+
+function keeperPid(generationDir: string): number | null {
+  const file = join(generationDir, "keeper.pid");
+  const pid = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : 0;
+  return pid > 0 ? pid : null;
+}
+
+/** A process that exists and is not a zombie. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * End the keepers a data root still runs (each kills and reaps its containers) and reap them. A daemon that
+ * stopped with live-restore off ended its keeper itself; this is for one that was killed or kept them.
+ */
+export async function endKeepers(dataRoot: string): Promise<void> {
+  for (const { dir } of listGenerations(join(dataRoot, "keeper"))) {
+    const pid = keeperPid(dir);
+    if (pid === null) continue;
+    if (isRunning(pid)) {
+      const keeper = await Keeper.connect(dir).catch(() => null);
+      await keeper?.shutdown().catch(() => {});
+      const deadline = Date.now() + 12_000;
+      while (isRunning(pid) && Date.now() < deadline) await Bun.sleep(20);
+      if (isRunning(pid)) process.kill(pid, "SIGKILL");
+    }
+    await reap(pid);
+  }
+}
+
+/** Reap `pid` once it has ended, if it became our child (we are a subreaper); nothing otherwise. */
+export async function reap(pid: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (isRunning(pid) && Date.now() < deadline) await Bun.sleep(10);
+  try {
+    if (processExists(pid)) waitpid(pid, WNOHANG);
+  } catch (err) {
+    if (!(err instanceof SysError)) throw err;
+  }
 }

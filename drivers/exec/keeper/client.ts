@@ -40,7 +40,7 @@ export interface KeeperOptions {
 }
 
 export interface RunOptions {
-  /** The container id: [A-Za-z0-9_.-], up to 63 characters; names <state>/<id>.exit. */
+  /** The container id: [A-Za-z0-9_.-], up to 71 characters (a docker id has 64); names <state>/<id>.exit. */
   id: string;
   /** json-file log written by the keeper; omitted: no log. */
   logPath?: string;
@@ -127,6 +127,11 @@ export class Keeper {
 
   get pid(): number {
     return this.connection.hello.pid;
+  }
+
+  /** False once this connection was closed or lost (the keeper exited, or dropped us for not reading). */
+  get connected(): boolean {
+    return this.connection.isOpen;
   }
 
   /**

@@ -76,6 +76,11 @@ export class KeeperConnection {
     }
   }
 
+  /** False once closed, or lost (the keeper exited or dropped us). */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
   /** Send one request; resolves with the "ok" reply, rejects with KeeperError/LaunchError for "err". */
   async request(fields: string[], blob?: Uint8Array): Promise<Reply> {
     if (!this.open) throw new KeeperConnectionError("keeper connection is closed");

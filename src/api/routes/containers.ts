@@ -213,7 +213,7 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
     const tail = tailText === undefined || tailText === "" || tailText === "all" ? undefined : intQuery(tailText, "tail");
     const query = { stdout, stderr, sinceNs: timeQuery(c.req.query("since"), "since"), untilNs: timeQuery(c.req.query("until"), "until"), ...(tail !== undefined && tail >= 0 ? { tail } : {}) };
     const follow = bool(c.req.query("follow"));
-    const options = { path: containers.logPath(ctr.id), maxFiles: rotationOf(ctr.hostConfig.LogConfig.Config).maxFiles, live: follow ? containers.liveLogger(ctr.id) : undefined, query, follow, timestamps: bool(c.req.query("timestamps")), tty: ctr.config.Tty };
+    const options = { path: containers.logPath(ctr.id), maxFiles: rotationOf(ctr.hostConfig.LogConfig.Config).maxFiles, runEnded: follow ? containers.runEnded(ctr.id) : null, query, follow, timestamps: bool(c.req.query("timestamps")), tty: ctr.config.Tty };
     return streamingResponse(async (emit, signal) => {
       for await (const chunk of logStream({ ...options, signal })) emit(chunk);
     }, streamContentType(ctr.config.Tty, c.env.apiVersion));

@@ -2,10 +2,16 @@
  * Clients attached to a container (docker attach, run, start -a): each gets the output of the container's
  * current — or next — run, framed unless the container has a TTY, and may feed its stdin. A run's end ends
  * every attachment, once all of its output has been written to them.
+ *
+ * The output comes from the keeper, which owns the container's pipes: the hub relays one attach of it to
+ * every client (taken before the process runs for `docker run`, when the first client arrives otherwise).
  */
+import type { AttachedOutput } from "../../../drivers/exec/keeper/client";
 import type { HijackedConnection } from "../../api/http/hijack";
+import { log } from "../../util/log";
 import type { StreamName } from "../logs/json-file";
 import { DetachScanner } from "./detach-keys";
+import { relayOutput } from "./output";
 import { frame } from "./stdcopy";
 import { StdinPipe } from "./stdin";
 
@@ -71,9 +77,33 @@ export async function pumpClientInput(input: ReadableStream<Uint8Array>, stdin: 
 export class AttachHub {
   private readonly attachments = new Set<Attachment>();
   private stdinPipe: StdinPipe;
+  /** The output being relayed, settling when it ends; null while none is. */
+  private relaying: Promise<void> | null = null;
 
   constructor() {
     this.stdinPipe = new StdinPipe();
+  }
+
+  /** Whether output is being relayed (or about to be). */
+  get fed(): boolean {
+    return this.relaying !== null;
+  }
+
+  /** Relay the output `attach` hands over to the attachments until it ends. */
+  feed(attach: Promise<AttachedOutput>): void {
+    const relay = attach.then(
+      (output) => relayOutput(output, (stream, data) => this.broadcast(stream, data)),
+      (err: unknown) => log.debug("attaching to a container's output failed", { error: String(err) }),
+    );
+    this.relaying = relay;
+    void relay.finally(() => {
+      if (this.relaying === relay) this.relaying = null;
+    });
+  }
+
+  /** Settles once the relayed output has ended (at once when none is relayed). */
+  async outputEnded(): Promise<void> {
+    await this.relaying;
   }
 
   /** The stdin of the current run, or of the next one before it starts. */

@@ -1,34 +1,46 @@
 /**
  * A process's stdin fed from hijacked connections. Input that arrives before the process exists (docker run
  * and `start -ai` attach before they start) is queued and delivered once a sink is bound.
+ *
+ * The sink is a dup the keeper handed over: the stdin pipe's write end, or the pty master, whose open file
+ * description the keeper shares and reads without blocking. So it is written here with plain non-blocking
+ * write(2) calls: Bun's FileSink clears O_NONBLOCK on a pty, which would make the keeper's next read block.
  */
-import { fcntl } from "../../../drivers/libc/libc";
-import { writableToFd } from "../../../drivers/exec/stdio";
+import { close, fcntl, O, SysError, writeFd } from "../../../drivers/libc/libc";
 
-const F_DUPFD_CLOEXEC = 1030;
 const F_GETFL = 3;
 const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
+const RETRY_FIRST_MS = 1;
+const RETRY_MAX_MS = 50;
+
+interface Sink {
+  fd: number;
+  open: boolean;
+}
 
 export class StdinPipe {
   private queue: Uint8Array[] = [];
   private ended = false;
-  private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  /** The process is gone: a sink bound now is closed at once. */
+  private released = false;
+  private sink: Sink | null = null;
+  private onEnd: (() => void) | undefined;
   /** Writes are chained so that they reach the process in order. */
   private chain: Promise<void> = Promise.resolve();
-  private closeSink = true;
 
   /**
-   * Start delivering to `fd` (owned from now on). With `closeOnEnd` false (a pty master, which cannot be
-   * half-closed) the end of input only stops delivery.
+   * Start delivering to `fd` (owned from now on). `onEnd` runs once the input has ended and everything
+   * was written (the keeper is then told to close its end, so the process reads EOF); without it the end of
+   * input only stops delivery (a pty, which cannot be half-closed).
    */
-  bind(fd: number, closeOnEnd: boolean): void {
-    this.writer = writableToFd(fd).getWriter();
-    // Bun's FileSink clears O_NONBLOCK on the open file description, which a pty master shares with the
-    // reader of the container's output (that reader then fails with ESPIPE). Non-blocking, the sink still
-    // waits for room (measured), so the flag goes back on.
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    this.closeSink = closeOnEnd;
+  bind(fd: number, onEnd?: () => void): void {
+    if (this.released) {
+      close(fd);
+      return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O.NONBLOCK);
+    this.sink = { fd, open: true };
+    this.onEnd = onEnd;
     const queued = this.queue;
     this.queue = [];
     for (const chunk of queued) this.enqueue(chunk);
@@ -38,7 +50,7 @@ export class StdinPipe {
   /** Resolves once the chunk is written to the process (or queued before it exists). */
   write(chunk: Uint8Array): Promise<void> {
     if (this.ended) return Promise.resolve();
-    if (!this.writer) {
+    if (!this.sink) {
       this.queue.push(chunk);
       return Promise.resolve();
     }
@@ -49,33 +61,57 @@ export class StdinPipe {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.writer) this.finish();
+    if (this.sink) this.finish();
   }
 
   /** The process is gone: drop the sink (its fd is closed) and anything still queued for it. */
   release(): void {
     this.ended = true;
+    this.released = true;
     this.queue = [];
-    const writer = this.writer;
-    this.writer = null;
-    if (writer) this.chain = this.chain.then(() => writer.abort().catch(() => {}));
+    const sink = this.sink;
+    this.sink = null;
+    if (sink) this.chain = this.chain.then(() => closeSink(sink));
   }
 
   private enqueue(chunk: Uint8Array): Promise<void> {
-    const writer = this.writer!;
-    this.chain = this.chain.then(() => writer.write(chunk)).catch(() => {});
+    const sink = this.sink!;
+    this.chain = this.chain.then(() => writeAll(sink, chunk));
     return this.chain;
   }
 
   private finish(): void {
-    const writer = this.writer!;
-    const close = this.closeSink;
-    this.writer = null;
-    this.chain = this.chain.then(() => (close ? writer.close() : writer.abort())).catch(() => {});
+    const sink = this.sink!;
+    const onEnd = this.onEnd;
+    this.sink = null;
+    this.chain = this.chain.then(() => {
+      closeSink(sink);
+      onEnd?.();
+    });
   }
 }
 
-/** A second fd for the same open file: a pty master is read by one stream and written by another, each closing its own. */
-export function duplicateFd(fd: number): number {
-  return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+/** Write all of `chunk`, waiting while the pipe is full; a reader that is gone drops the sink. */
+async function writeAll(sink: Sink, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  let wait = RETRY_FIRST_MS;
+  while (sink.open && offset < chunk.byteLength) {
+    try {
+      offset += writeFd(sink.fd, chunk.subarray(offset));
+      wait = RETRY_FIRST_MS;
+    } catch (err) {
+      if (!(err instanceof SysError) || err.code !== "EAGAIN") {
+        closeSink(sink);
+        return;
+      }
+      await Bun.sleep(wait);
+      wait = Math.min(wait * 2, RETRY_MAX_MS);
+    }
+  }
+}
+
+function closeSink(sink: Sink): void {
+  if (!sink.open) return;
+  sink.open = false;
+  close(sink.fd);
 }

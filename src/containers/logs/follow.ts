@@ -1,17 +1,21 @@
 /**
- * `GET /containers/{id}/logs`: the stored entries (since/until/tail, stdout/stderr), then with `follow` the live
- * ones until the container stops or the client goes away — framed per stream unless the container has a TTY.
+ * `GET /containers/{id}/logs`: the stored entries (since/until/tail, stdout/stderr), then with `follow` the ones
+ * the keeper appends until the container stops or the client goes away — framed per stream unless the
+ * container has a TTY.
  */
+import { closeSync, watch, type FSWatcher } from "node:fs";
+import { dirname } from "node:path";
 import { frame } from "../io/stdcopy";
 import { parseRfc3339Ns } from "../time";
-import type { JsonFileLogger, LogEntry } from "./json-file";
-import { entryMatches, selectEntries, snapshotLogs, type LogQuery } from "./reader";
+import type { LogEntry } from "./json-file";
+import { entryMatches, openLogFiles, readOpened, selectEntries, type LogQuery } from "./reader";
+import { LogTail } from "./tail";
 
 export interface LogStreamOptions {
   path: string;
   maxFiles: number;
-  /** The running container's logger, when there is one to follow. */
-  live: JsonFileLogger | undefined;
+  /** Settles when the container's current run has ended; null when it is not running (nothing to follow). */
+  runEnded: Promise<void> | null;
   query: LogQuery;
   follow: boolean;
   timestamps: boolean;
@@ -19,41 +23,65 @@ export interface LogStreamOptions {
   signal: AbortSignal;
 }
 
+/** Changes in the log's directory wake the follower; this poll is the fallback (a missed or unavailable watch). */
+const WATCHED_POLL_MS = 1000;
+const UNWATCHED_POLL_MS = 100;
+
 function encode(entry: LogEntry, timestamps: boolean, tty: boolean): Uint8Array {
   const payload = Buffer.from(timestamps ? `${entry.time} ${entry.log}` : entry.log);
   return tty ? payload : frame(entry.stream, payload);
 }
 
 export async function* logStream(o: LogStreamOptions): AsyncGenerator<Uint8Array> {
-  const pending: (LogEntry | null)[] = [];
+  const following = o.follow && o.runEnded !== null;
+  const files = openLogFiles(o.path, o.maxFiles);
+  // The current file stays open: following continues exactly where the history ends.
+  const current = following ? files.find((f) => f.path === o.path) : undefined;
+  const tail = following ? new LogTail(o.path, current?.fd ?? null, current?.size ?? 0) : null;
   let wake: (() => void) | null = null;
-  const following = o.follow && o.live !== undefined && !o.live.isClosed;
-  // Subscribe and snapshot in the same tick: every entry is then either in the files read or in `pending`.
-  const unsubscribe = following
-    ? o.live!.subscribe((entry) => {
-        pending.push(entry);
-        wake?.();
-      })
-    : () => {};
-  const history = snapshotLogs(o.path, o.maxFiles);
-  const onAbort = () => wake?.();
-  o.signal.addEventListener("abort", onAbort);
+  const notify = () => wake?.();
+  let ended = false;
+  let watcher: FSWatcher | null = null;
+  o.signal.addEventListener("abort", notify);
   try {
-    for (const entry of selectEntries(history(), o.query)) yield encode(entry, o.timestamps, o.tty);
-    if (!following) return;
+    let history: LogEntry[];
+    try {
+      history = readOpened(files);
+    } finally {
+      for (const f of files) if (f !== current) closeSync(f.fd);
+    }
+    for (const entry of selectEntries(history, o.query)) yield encode(entry, o.timestamps, o.tty);
+    if (!tail) return;
+    void o.runEnded!.then(() => {
+      ended = true;
+      notify();
+    });
+    try {
+      watcher = watch(dirname(o.path), notify);
+    } catch {
+      watcher = null;
+    }
+    const pollMs = watcher ? WATCHED_POLL_MS : UNWATCHED_POLL_MS;
     for (;;) {
-      while (pending.length > 0) {
-        const entry = pending.shift()!;
-        if (entry === null) return;
+      // Read after noticing the end: what the container wrote last is in the file by then.
+      const last = ended;
+      for (const entry of tail.read()) {
         if (o.query.untilNs !== undefined && parseRfc3339Ns(entry.time) > o.query.untilNs) return;
         if (entryMatches(entry, o.query)) yield encode(entry, o.timestamps, o.tty);
       }
-      if (o.signal.aborted) return;
-      await new Promise<void>((resolve) => (wake = resolve));
+      if (last || o.signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       wake = null;
     }
   } finally {
-    unsubscribe();
-    o.signal.removeEventListener("abort", onAbort);
+    watcher?.close();
+    tail?.close();
+    o.signal.removeEventListener("abort", notify);
   }
 }

@@ -1,7 +1,7 @@
 /** Reading json-file logs back for `docker logs`: oldest file first, filtered by stream and time, then tailed. */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parseRfc3339Ns } from "../time";
-import { logFiles, type LogEntry } from "./json-file";
+import { logFiles, parseEntries, type LogEntry } from "./json-file";
 
 export interface LogQuery {
   stdout: boolean;
@@ -21,49 +21,55 @@ export function entryMatches(entry: LogEntry, q: LogQuery): boolean {
   return (q.sinceNs === undefined || t >= q.sinceNs) && (q.untilNs === undefined || t <= q.untilNs);
 }
 
-function readAll(fd: number, size: number): string {
-  const buf = Buffer.alloc(size);
+/** Bytes [from, to) of an open file. */
+export function readRange(fd: number, from: number, to: number): Buffer {
+  const buf = Buffer.alloc(to - from);
   let got = 0;
-  while (got < size) {
-    const n = readSync(fd, buf, got, size - got, got);
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, from + got);
     if (n === 0) break;
     got += n;
   }
-  return buf.subarray(0, got).toString("utf8");
+  return buf.subarray(0, got);
 }
 
-/**
- * The log files as they are at this instant: opened now (a rotation after this does not disturb the read,
- * the open files keep their content) and read up to their current size. Call it in the same tick as a
- * follow subscription so that no entry is missed or seen twice.
- */
-export function snapshotLogs(path: string, maxFiles: number): () => LogEntry[] {
-  const opened: { fd: number; size: number }[] = [];
+/** One log file opened at an instant, with its size then. */
+export interface OpenedLog {
+  path: string;
+  fd: number;
+  size: number;
+}
+
+/** The files that exist now, oldest first (a rotation after this does not disturb them: open files keep their content). */
+export function openLogFiles(path: string, maxFiles: number): OpenedLog[] {
+  const opened: OpenedLog[] = [];
   for (const file of logFiles(path, maxFiles).reverse()) {
     try {
       const fd = openSync(file, "r");
-      opened.push({ fd, size: fstatSync(fd).size });
+      opened.push({ path: file, fd, size: fstatSync(fd).size });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
   }
+  return opened;
+}
+
+/** The entries of opened files up to the sizes they had when opened. */
+export function readOpened(files: OpenedLog[]): LogEntry[] {
+  return files.flatMap((f) => parseEntries(readRange(f.fd, 0, f.size).toString("utf8")));
+}
+
+/**
+ * The log files as they are at this instant, read when the returned function is called (and closed then).
+ */
+export function snapshotLogs(path: string, maxFiles: number): () => LogEntry[] {
+  const opened = openLogFiles(path, maxFiles);
   return () => {
-    const entries: LogEntry[] = [];
     try {
-      for (const { fd, size } of opened) {
-        for (const line of readAll(fd, size).split("\n")) {
-          if (!line) continue;
-          try {
-            entries.push(JSON.parse(line) as LogEntry);
-          } catch {
-            // A torn last line (the daemon died mid-write) is skipped, as docker does.
-          }
-        }
-      }
+      return readOpened(opened);
     } finally {
       for (const { fd } of opened) closeSync(fd);
     }
-    return entries;
   };
 }
 

@@ -75,7 +75,7 @@ struct timespec { long sec; long nsec; };
 #define MAX_CONNS 16
 #define MAX_ATTACH 4
 #define CHUNK 16384               /* one read from a container, and docker's partial-line limit */
-#define ID_MAX 72
+#define ID_MAX 80
 #define LOG_PATH_MAX 1024
 #define REQ_MAX (256 * 1024)      /* largest request (a run/exec config blob) */
 #define REPLY_MAX (96 * 1024)     /* largest reply (list) */

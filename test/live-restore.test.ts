@@ -1,0 +1,344 @@
+/**
+ * Containers outlive the daemon: their processes are the keeper's children, so a `kill -9` or a SIGTERM of the
+ * daemon leaves them running, logging and holding their stdin, and the next daemon adopts them (state, attach,
+ * exec, logs, restart policy, published ports, DNS). `--live-restore=false` stops them at shutdown like docker;
+ * `--ephemeral` leaves nothing behind. Also prints the re-adoption time and the keeper's PSS per container with
+ * 20 running containers.
+ * Run: bun run build.ts && bun test test/live-restore.test.ts (as root; about a minute)
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { docker, DOCKER_BIN, type RunResult } from "./helpers/cli";
+import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { isRunning, keeperPids, startDaemon, stopDaemon, type DaemonOptions, type TestDaemon } from "./helpers/daemon";
+
+let e: ContainerEnv;
+/** Daemons other than e's (their own data roots), stopped in afterAll should a test fail half-way. */
+const extra: TestDaemon[] = [];
+
+beforeAll(async () => {
+  e = await startContainerEnv({ liveRestore: true });
+}, 120_000);
+
+afterAll(async () => {
+  for (const d of extra) await stopDaemon(d);
+  await stopContainerEnv(e);
+}, 120_000);
+
+interface Engine {
+  daemon: TestDaemon;
+  docker(args: string[], stdin?: string, timeoutMs?: number): Promise<RunResult>;
+}
+
+/** Another daemon (own data root and socket) with busybox pulled from e's registry. */
+async function engine(options: DaemonOptions): Promise<Engine> {
+  const daemon = await startDaemon(options);
+  extra.push(daemon);
+  const run = (args: string[], stdin?: string, timeoutMs?: number) => docker(daemon.env, args, stdin, timeoutMs);
+  const pulled = await run(["pull", e.busybox]);
+  if (pulled.exitCode !== 0) throw new Error(`docker pull failed: ${pulled.stderr}`);
+  return { daemon, docker: run };
+}
+
+async function retire(x: Engine): Promise<void> {
+  extra.splice(extra.indexOf(x.daemon), 1);
+  await stopDaemon(x.daemon);
+}
+
+async function state(x: Pick<Engine, "docker">, ref: string): Promise<Record<string, any>> {
+  const r = await x.docker(["inspect", ref]);
+  if (r.exitCode !== 0) throw new Error(`inspect ${ref}: ${r.stderr}`);
+  return JSON.parse(r.stdout)[0];
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** [fd, target] of a process's open files. */
+function openFds(pid: number): [string, string][] {
+  return readdirSync(`/proc/${pid}/fd`).sort().map((fd) => {
+    try {
+      return [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)];
+    } catch {
+      return [fd, "?"];
+    }
+  });
+}
+
+const mountsUnder = (dir: string) => readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(dir));
+
+function cgroupDirsOf(id: string): string[] {
+  return Bun.spawnSync(["find", "/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name", id]).stdout.toString().split("\n").filter(Boolean);
+}
+
+/** `docker logs -t` lines as [ms since the epoch, text]. */
+async function timedLogs(ref: string): Promise<[number, string][]> {
+  const out = (await e.docker(["logs", "-t", ref])).stdout;
+  return out.split("\n").filter(Boolean).map((l) => [Date.parse(l.slice(0, l.indexOf(" "))), l.slice(l.indexOf(" ") + 1)]);
+}
+
+/** A docker CLI process we talk to (attach): read its output until a pattern shows up, write to its stdin. */
+class Session {
+  private readonly proc: Subprocess<"pipe", "pipe", "pipe">;
+  private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> };
+  private text = "";
+
+  constructor(env: Record<string, string>, args: string[]) {
+    this.proc = Bun.spawn([DOCKER_BIN, ...args], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    this.reader = this.proc.stdout.getReader();
+  }
+
+  write(data: string): void {
+    this.proc.stdin.write(data);
+    void this.proc.stdin.flush();
+  }
+
+  async readUntil(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    const decoder = new TextDecoder();
+    while (!pattern.test(this.text)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${pattern} in ${JSON.stringify(this.text)}; stderr: ${await this.stderr()}`);
+      const chunk = await Promise.race([this.reader.read(), Bun.sleep(left).then(() => null)]);
+      if (chunk === null) continue;
+      if (chunk.done) throw new Error(`the CLI ended before ${pattern}: ${JSON.stringify(this.text)}; stderr: ${await this.stderr()}`);
+      this.text += decoder.decode(chunk.value!, { stream: true });
+    }
+    return this.text;
+  }
+
+  /** SIGKILL, which the CLI cannot proxy to the container (it runs with --sig-proxy=false anyway). */
+  async end(): Promise<void> {
+    this.proc.kill("SIGKILL");
+    await this.proc.exited;
+  }
+
+  private async stderr(): Promise<string> {
+    this.proc.kill("SIGKILL");
+    return new Response(this.proc.stderr).text();
+  }
+}
+
+/** Attach with stdin, send a line and read its echo back (the container is `cat`). */
+async function echoThroughAttach(ref: string, line: string): Promise<void> {
+  const session = new Session(e.daemon.env, ["attach", "--sig-proxy=false", ref]);
+  try {
+    await Bun.sleep(200); // attached before the input goes out: the echo must come back through this attach
+    session.write(`${line}\n`);
+    expect(await session.readUntil(new RegExp(`${line}\\n`))).toContain(line);
+  } finally {
+    await session.end();
+  }
+}
+
+describe("kill -9 of the daemon", () => {
+  test("every kind of container survives; the next daemon adopts them", async () => {
+    const B = e.busybox;
+    for (const args of [
+      ["--name", "ticker", B, "sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"],
+      ["-i", "--name", "reader", B, "cat"],
+      ["-t", "--name", "tty", B, "sh", "-c", "i=0; while :; do i=$((i+1)); echo t$i; sleep 0.3; done"],
+      ["--restart", "always", "--name", "always", B, "sleep", "300"],
+      ["--restart", "always", "--name", "always-dies", B, "sleep", "300"],
+    ]) {
+      const r = await e.docker(["run", "-d", ...args]);
+      expect(r.exitCode).toBe(0);
+    }
+    await echoThroughAttach("reader", "before-crash");
+    expect((await e.docker(["run", "-d", "--name", "exit7", B, "sh", "-c", "sleep 3; exit 7"])).exitCode).toBe(0);
+    const exit7StartedMs = Date.parse((await state(e, "exit7")).State.StartedAt);
+
+    const names = ["ticker", "reader", "tty", "always", "always-dies"];
+    const pids: Record<string, number> = {};
+    for (const n of names) pids[n] = (await state(e, n)).State.Pid;
+    const [keeper] = keeperPids(e.daemon.dataRoot);
+    expect(keeper).toBeGreaterThan(0);
+    for (const n of names) {
+      // The keeper's children, holding nothing of the daemon: stdio only.
+      expect(parentOf(pids[n]!)).toBe(keeper!);
+      expect({ n, fds: openFds(pids[n]!) }).toEqual({ n, fds: openFds(pids[n]!).filter(([fd]) => Number(fd) <= 2) });
+      expect(openFds(pids[n]!).map(([fd]) => fd)).toEqual(["0", "1", "2"]);
+    }
+
+    const killedAtMs = Date.now();
+    await e.daemon.kill9();
+    // While no daemon runs: one container dies (its policy must bring it back), exit7 ends by itself.
+    process.kill(pids["always-dies"]!, "SIGKILL");
+    await Bun.sleep(4000);
+    expect(isRunning(keeper!)).toBe(true);
+    for (const n of ["ticker", "reader", "tty", "always"]) expect(isRunning(pids[n]!)).toBe(true);
+
+    const restartAtMs = Date.now();
+    await e.daemon.restart();
+    // Listed running as soon as the daemon answers (always-dies is started a moment later, in the background).
+    const ps = (await e.docker(["ps", "--format", "{{.Names}}"])).stdout.split("\n").filter((n) => n && n !== "always-dies").sort();
+    expect(ps).toEqual(["always", "reader", "ticker", "tty"]);
+    for (const n of ["ticker", "reader", "tty", "always"]) {
+      expect((await state(e, n)).State).toMatchObject({ Status: "running", Running: true, Pid: pids[n] });
+    }
+    // Restarted by the new daemon because it had stopped, and only that one.
+    await eventually(async () => (await state(e, "always-dies")).State.Running === true, 5000, "always-dies to be restarted");
+    const dies = await state(e, "always-dies");
+    expect(dies.State.Pid).not.toBe(pids["always-dies"]);
+    expect(dies.RestartCount).toBe(1);
+
+    // The exit while no daemon ran: its real code and time.
+    const exit7 = await state(e, "exit7");
+    expect(exit7.State).toMatchObject({ Status: "exited", Running: false, ExitCode: 7, Error: "" });
+    const finishedMs = Date.parse(exit7.State.FinishedAt);
+    expect(finishedMs).toBeGreaterThan(killedAtMs);
+    expect(finishedMs).toBeLessThan(restartAtMs);
+    expect(Math.abs(finishedMs - (exit7StartedMs + 3000))).toBeLessThan(2000);
+    expect((await e.docker(["ps", "-a", "-f", "name=exit7", "--format", "{{.Status}}"])).stdout).toMatch(/^Exited \(7\) /);
+
+    // Logs kept growing while no daemon ran, and the tty's too.
+    const ticks = await timedLogs("ticker");
+    expect(ticks.filter(([t]) => t > killedAtMs + 500 && t < restartAtMs - 500).length).toBeGreaterThan(5);
+    expect((await timedLogs("tty")).filter(([t, text]) => t > killedAtMs + 500 && t < restartAtMs - 500 && /^t\d+\r?$/.test(text)).length).toBeGreaterThan(3);
+
+    // attach, exec -i and logs -f work on the survivors.
+    await echoThroughAttach("reader", "after-restart");
+    expect((await e.docker(["logs", "reader"])).stdout).toBe("before-crash\nafter-restart\n");
+    const ttyAttach = new Session(e.daemon.env, ["attach", "--no-stdin", "--sig-proxy=false", "tty"]);
+    try {
+      expect(await ttyAttach.readUntil(/t\d+\r\n/)).toMatch(/t\d+\r\n/);
+    } finally {
+      await ttyAttach.end();
+    }
+    expect((await e.docker(["exec", "-i", "ticker", "cat"], "via-exec\n")).stdout).toBe("via-exec\n");
+    expect((await e.docker(["exec", "always", "sh", "-c", "exit 4"])).exitCode).toBe(4);
+    const follow = await e.docker(["logs", "-f", "--tail", "0", "ticker"], undefined, 1500);
+    expect(follow.stdout).toMatch(/tick \d+\n/);
+
+    // Stats, and the restart policy of an adopted container: its process dies, the daemon brings it back.
+    expect((await e.docker(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ticker"])).stdout).toMatch(/^ticker [1-9]\d*\n$/);
+    process.kill(pids.always!, "SIGKILL");
+    await eventually(async () => {
+      const s = await state(e, "always");
+      return s.State.Running && s.State.Pid !== pids.always;
+    }, 5000, "the adopted restart-always container to come back");
+    expect((await state(e, "always")).RestartCount).toBe(1);
+    pids.always = (await state(e, "always")).State.Pid;
+
+    // The adopted containers stop as usual and leave nothing mounted.
+    const ids = await Promise.all(names.map(async (n) => (await state(e, n)).Id as string));
+    expect((await e.docker(["rm", "-f", ...names, "exit7"])).exitCode).toBe(0);
+    for (const n of names) expect(isRunning(pids[n]!)).toBe(false);
+    for (const id of ids) expect(mountsUnder(id)).toEqual([]);
+  }, 90_000);
+});
+
+describe("SIGTERM of the daemon (live-restore, the default)", () => {
+  test("leaves the containers running and mounted; the next daemon adopts them", async () => {
+    const B = e.busybox;
+    await e.docker(["run", "-d", "--name", "steady", B, "sh", "-c", "i=0; while :; do i=$((i+1)); echo s$i; sleep 0.2; done"]);
+    await e.docker(["run", "-d", "-i", "--name", "steady-in", B, "cat"]);
+    const steady = await state(e, "steady");
+    const steadyIn = await state(e, "steady-in");
+    const [keeper] = keeperPids(e.daemon.dataRoot);
+    expect((await e.docker(["info", "--format", "{{.LiveRestoreEnabled}}"])).stdout).toBe("true\n");
+
+    const stoppedAtMs = Date.now();
+    expect(await e.daemon.stop()).toBe(0);
+    expect(isRunning(steady.State.Pid)).toBe(true);
+    expect(isRunning(steadyIn.State.Pid)).toBe(true);
+    expect(isRunning(keeper!)).toBe(true);
+    expect(mountsUnder(`${steady.Id}/rootfs`).length).toBe(1);
+    await Bun.sleep(1500);
+
+    const restartAtMs = Date.now();
+    await e.daemon.restart();
+    expect((await state(e, "steady")).State).toMatchObject({ Status: "running", Pid: steady.State.Pid, StartedAt: steady.State.StartedAt });
+    expect((await state(e, "steady-in")).State).toMatchObject({ Status: "running", Pid: steadyIn.State.Pid });
+    expect((await timedLogs("steady")).filter(([t]) => t > stoppedAtMs + 300 && t < restartAtMs - 300).length).toBeGreaterThan(3);
+    await echoThroughAttach("steady-in", "after-sigterm");
+    expect((await e.docker(["exec", "steady", "echo", "exec-ok"])).stdout).toBe("exec-ok\n");
+    expect((await e.docker(["stop", "-t", "1", "steady"])).exitCode).toBe(0);
+    expect((await state(e, "steady")).State).toMatchObject({ Status: "exited", Running: false });
+    expect(mountsUnder(`${steady.Id}/rootfs`)).toEqual([]);
+    await e.docker(["rm", "-f", "steady", "steady-in"]);
+  }, 60_000);
+
+  test("with 20 running containers: re-adoption time after kill -9, and the keeper's PSS per container", async () => {
+    const count = 20;
+    const names = Array.from({ length: count }, (_, i) => `many${i}`);
+    for (const n of names) expect((await e.docker(["run", "-d", "--name", n, e.busybox, "sleep", "1000"])).exitCode).toBe(0);
+    const [keeper] = keeperPids(e.daemon.dataRoot);
+    const pssKiB = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${keeper}/smaps_rollup`, "utf8"))?.[1]);
+
+    await e.daemon.kill9();
+    const started = performance.now();
+    await e.daemon.restart();
+    const running = async () => ((await (await e.api("/v1.51/containers/json")).json()) as { Names: string[] }[]).length;
+    while ((await running()) < count) await Bun.sleep(5);
+    const readoptMs = performance.now() - started;
+
+    console.log(`re-adoption after kill -9 with ${count} running containers: ${readoptMs.toFixed(0)} ms (daemon start to all ${count} listed running)`);
+    console.log(`keeper PSS with ${count} running containers: ${pssKiB} KiB, ${(pssKiB / count).toFixed(1)} KiB per container`);
+    expect(pssKiB / count).toBeLessThan(64);
+    expect((await e.docker(["rm", "-f", ...names])).exitCode).toBe(0);
+  }, 90_000);
+});
+
+describe("other shutdown modes", () => {
+  test("--live-restore=false stops the containers at shutdown and ends the keeper", async () => {
+    const x = await engine({ liveRestore: false });
+    await x.docker(["run", "-d", "--name", "one", "--stop-timeout", "1", e.busybox, "sleep", "300"]);
+    await x.docker(["run", "-d", "-t", "--name", "two", "--stop-timeout", "1", e.busybox, "sleep", "300"]);
+    const pids = [(await state(x, "one")).State.Pid, (await state(x, "two")).State.Pid];
+    const [keeper] = keeperPids(x.daemon.dataRoot);
+    expect(await x.daemon.stop()).toBe(0);
+    for (const pid of pids) expect(isRunning(pid)).toBe(false);
+    expect(isRunning(keeper!)).toBe(false);
+    expect(mountsUnder(`${x.daemon.dataRoot}/containers`)).toEqual([]);
+
+    await x.daemon.restart();
+    expect((await state(x, "one")).State).toMatchObject({ Status: "exited", Running: false, Error: "" });
+    await retire(x);
+  }, 60_000);
+
+  test("--ephemeral removes every container and ends the keeper: nothing is left on the host", async () => {
+    const x = await engine({ liveRestore: true, args: ["--ephemeral"] });
+    await x.docker(["run", "-d", "--name", "one", "--stop-timeout", "1", e.busybox, "sleep", "300"]);
+    await x.docker(["run", "-d", "-t", "--name", "two", "--stop-timeout", "1", e.busybox, "sh"]);
+    expect((await x.docker(["exec", "-d", "one", "sleep", "300"])).exitCode).toBe(0);
+    const ids = [(await state(x, "one")).Id as string, (await state(x, "two")).Id as string];
+    const pids = [(await state(x, "one")).State.Pid, (await state(x, "two")).State.Pid];
+    const [keeper] = keeperPids(x.daemon.dataRoot);
+    const execPids = readFileSync(`/proc/${keeper}/task/${keeper}/children`, "utf8").trim().split(" ").map(Number).filter((p) => !pids.includes(p));
+    expect(execPids.length).toBe(1);
+
+    expect(await x.daemon.stop()).toBe(0);
+    // Gone, not even a zombie: the daemon reaped its keeper, the keeper its children.
+    for (const pid of [keeper!, ...pids, ...execPids]) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(mountsUnder(x.daemon.dataRoot)).toEqual([]);
+    for (const id of ids) expect(cgroupDirsOf(id)).toEqual([]);
+    expect(readdirSync(join(x.daemon.dataRoot, "containers"))).toEqual([]);
+    await retire(x);
+  }, 60_000);
+
+  test("published ports, addresses and DNS names of adopted containers keep working", async () => {
+    const x = await engine({ bridge: true, liveRestore: true });
+    expect((await x.docker(["network", "create", "lrnet"])).exitCode).toBe(0);
+    await x.docker(["run", "-d", "--name", "web", "--stop-timeout", "1", "--network", "lrnet", "-p", "127.0.0.1::80", e.busybox, "sh", "-c", "echo served > /tmp/index.html; httpd -f -p 80 -h /tmp"]);
+    await x.docker(["run", "-d", "--name", "client", "--stop-timeout", "1", "--network", "lrnet", e.busybox, "sleep", "300"]);
+    const port = (await x.docker(["port", "web", "80"])).stdout.trim();
+    const get = () => fetch(`http://${port}/index.html`).then((res) => res.text(), () => "");
+    await eventually(async () => (await get()) === "served\n", 5000, "the published port");
+    const ip = (await state(x, "web")).NetworkSettings.Networks.lrnet.IPAddress;
+
+    await x.daemon.kill9();
+    await x.daemon.restart();
+    expect((await state(x, "web")).NetworkSettings.Networks.lrnet.IPAddress).toBe(ip);
+    expect((await x.docker(["port", "web", "80"])).stdout.trim()).toBe(port);
+    await eventually(async () => (await get()) === "served\n", 5000, "the published port after the restart");
+    const lookup = await x.docker(["exec", "client", "nslookup", "web"]);
+    expect(lookup.stdout).toContain(ip);
+    expect(Object.keys(JSON.parse((await x.docker(["network", "inspect", "lrnet"])).stdout)[0].Containers).length).toBe(2);
+    await retire(x);
+  }, 90_000);
+});
