@@ -174,6 +174,11 @@ describe("HTTP front end", () => {
 });
 
 describe("daemon lifecycle", () => {
+  test("the unix socket is mode 0660", async () => {
+    const { statSync } = await import("node:fs");
+    expect(statSync(d.socket).mode & 0o777).toBe(0o660);
+  });
+
   test("a second daemon on the same data root refuses to start", async () => {
     const proc = Bun.spawn([BUNKER_BIN, "daemon", "-H", `unix://${d.dir}/second.sock`, "--data-root", d.dataRoot, "--pidfile", `${d.dir}/second.pid`], { stderr: "pipe", stdout: "pipe" });
     const code = await proc.exited;
