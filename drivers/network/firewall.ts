@@ -3,6 +3,7 @@
  * over `FirewallRule` values (firewall-rule.ts) and `detectFirewall()` picks nftables or iptables.
  */
 import { netHost, type NetHost } from "./host";
+import { withHostFirewallLock } from "./host-lock";
 import { IptablesBackend } from "./iptables";
 import { NftablesBackend } from "./nftables";
 import { ownerOfComment, ruleComment, validateRule, FirewallError, type FirewallBackend, type FirewallKind, type FirewallRule } from "./firewall-rule";
@@ -26,6 +27,8 @@ export interface Firewall {
   installed(): Promise<Set<string>>;
   /** Remove everything of ours (tables, chains, jumps) and undo the ip_forward change if we made it. */
   cleanup(): Promise<void>;
+  /** `cleanup`, but only when no engine on the host has a rule left (the last ephemeral engine to go). */
+  cleanupIfUnused(): Promise<boolean>;
 }
 
 const IP_FORWARD = "net.ipv4.ip_forward";
@@ -78,17 +81,27 @@ export class RuleSetFirewall implements Firewall {
   }
 
   cleanup(): Promise<void> {
+    return this.serial(() => this.removeAll());
+  }
+
+  cleanupIfUnused(): Promise<boolean> {
     return this.serial(async () => {
-      await this.backend.removeAll();
-      if (this.ipForwardEnabledByUs) {
-        this.host.writeSysctl(IP_FORWARD, "0");
-        this.ipForwardEnabledByUs = false;
-      }
+      if ((await this.backend.list()).size > 0) return false;
+      await this.removeAll();
+      return true;
     });
   }
 
+  private async removeAll(): Promise<void> {
+    await this.backend.removeAll();
+    if (this.ipForwardEnabledByUs) {
+      this.host.writeSysctl(IP_FORWARD, "0");
+      this.ipForwardEnabledByUs = false;
+    }
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn);
+    const run = this.queue.then(() => withHostFirewallLock(fn));
     this.queue = run.catch(() => {});
     return run;
   }

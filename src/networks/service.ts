@@ -332,7 +332,11 @@ export class NetworkService {
     this.dns.clear();
     for (const owner of this.published.keys()) await this.publisher?.unpublish(owner).catch(() => {});
     this.published.clear();
-    if (this.config.ephemeral) for (const net of this.store.all()) if (net.driver === "bridge") await this.teardown(net);
+    if (this.config.ephemeral) {
+      for (const net of this.store.all()) if (net.driver === "bridge") await this.teardown(net);
+      // The last engine on the host to go takes our (by then empty) table with it.
+      if (this.firewall && (await this.firewall.cleanupIfUnused())) log.info("removed the firewall table: no engine uses it any more");
+    }
     this.driver?.close();
   }
 
