@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseFlags, argsAfterCommand } from "../src/cli/containers/argv";
 import { createBody, CREATE_FLAGS, ramInBytes } from "../src/cli/containers/create-flags";
 import { timestampArg } from "../src/cli/containers/logs";
-import { bytesSize } from "../src/cli/containers/stats";
+import { bytesSize } from "../src/util/units";
 import { mergeConfig } from "../src/containers/create-config";
 import { hostsFileFor, resolvConfFor } from "../src/containers/etc-files";
 import { normalizeHostConfig, type HostLimits } from "../src/containers/host-config";
@@ -20,7 +20,7 @@ import { frame } from "../src/containers/io/stdcopy";
 import { selectContainers } from "../src/containers/list";
 import { selectEntries, snapshotLogs } from "../src/containers/logs/reader";
 import { LogTail } from "../src/containers/logs/tail";
-import { parseBind, parseTmpfs } from "../src/containers/mounts";
+import { launchMount, parseBind, parseTmpfs } from "../src/volumes/mount-spec";
 import { generateName, normalizeName } from "../src/containers/names";
 import { Backoff, shouldRestart } from "../src/containers/restart-policy";
 import { mergeEnv, processEnv } from "../src/containers/run-spec";
@@ -88,8 +88,8 @@ describe("create config", () => {
     expect(parseSecurityOpts(['seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}']).seccomp.kind).toBe("custom");
     expect([parseSignal("TERM"), parseSignal("sigkill"), parseSignal("10"), parseSignal("RTMIN+2")]).toEqual([15, 9, 10, 36]);
     expect(() => parseSignal("SIGNOPE")).toThrow("Invalid signal");
-    expect(parseBind("/a:/b:ro").mount).toMatchObject({ type: "bind", source: "/a", destination: "/b", readonly: true });
-    expect(parseTmpfs("/run", "size=1m,exec").mount).toMatchObject({ type: "tmpfs", destination: "/run", noexec: false, nosuid: true, data: "size=1m" });
+    expect(launchMount(parseBind("/a:/b:ro"), "/a")).toMatchObject({ type: "bind", source: "/a", destination: "/b", readonly: true });
+    expect(launchMount(parseTmpfs("/run", "size=1m,exec"), "")).toMatchObject({ type: "tmpfs", destination: "/run", noexec: false, nosuid: true, data: "size=1m" });
   });
 });
 
@@ -210,9 +210,10 @@ describe("lists, status and restart policies", () => {
     manuallyStopped: false,
     networkSettings: emptyNetworkSettings(),
     networkingConfig: {},
+    mounts: [],
   });
   const all = [record("aaa", "running"), record("bbb", "exited", { ExitCode: 3 }), record("ccc", "created"), record("ddd", "paused")];
-  const ctx = { imageIdsOf: () => ["sha256:img"], find: (ref: string) => all.find((c) => c.name === ref) ?? null };
+  const ctx = { imageIdsOf: () => ["sha256:img"], find: (ref: string) => all.find((c) => c.name === ref) ?? null, mountsOf: () => [] };
   const names = (q: { all?: boolean; limit?: number; filters?: Record<string, string[]> }) =>
     selectContainers(all, { all: q.all ?? false, limit: q.limit ?? -1, filters: new Map(Object.entries(q.filters ?? {})) }, ctx).map((c) => c.name);
 

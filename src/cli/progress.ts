@@ -1,14 +1,7 @@
-/** One line of a pull/push/load/import response, as the daemon sends it (docker's jsonmessage). */
-export interface WireMessage {
-  status?: string;
-  id?: string;
-  progressDetail?: { current?: number; total?: number };
-  progress?: string;
-  stream?: string;
-  aux?: Record<string, unknown>;
-  error?: string;
-  errorDetail?: { message: string };
-}
+import type { JsonMessage } from "../util/jsonmessage";
+
+/** One line of a pull/push/load/import response, as the daemon sends it. */
+export type WireMessage = JsonMessage;
 
 /** An error the daemon reported in the stream after its 200 (the command fails with it). */
 export class StreamError extends Error {}

@@ -1,17 +1,8 @@
 import type { JobOutput } from "../engine/jobs";
 import { humanSize } from "../util/units";
+import type { JsonMessage } from "../util/jsonmessage";
 
-/** Docker's jsonmessage: what `docker pull`/`push`/`load` render as status lines and progress bars. */
-export interface JsonMessage {
-  status?: string;
-  id?: string;
-  progressDetail?: { current?: number; total?: number };
-  progress?: string;
-  stream?: string;
-  aux?: Record<string, unknown>;
-  error?: string;
-  errorDetail?: { message: string };
-}
+export type { JsonMessage };
 
 /** The 50-column bar docker draws: `[=====>      ]  1.2MB/3.4MB`. */
 export function progressBar(current: number, total: number): string {

@@ -3,6 +3,7 @@ import type { Client } from "../../client/client";
 import { humanSize } from "../../util/units";
 import { formatTable, parseFormat, renderTemplate, tableHeader } from "../template";
 import { bool, str, type FlagSpec, type FlagValues } from "./argv";
+import { bytesSize } from "../../util/units";
 
 export const STATS_FLAGS: readonly FlagSpec[] = [
   { name: "all", short: "a", kind: "bool" },
@@ -30,18 +31,6 @@ interface Stats {
 
 const HEADERS: Record<string, string> = { Container: "CONTAINER ID", ID: "CONTAINER ID", Name: "NAME", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT", MemPerc: "MEM %", NetIO: "NET I/O", BlockIO: "BLOCK I/O", PIDs: "PIDS" };
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
-
-/** go-units BytesSize: binary units, four significant digits ("324KiB", "23.54GiB"). */
-export function bytesSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
 
 function cpuPercent(s: Stats): number {
   const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
