@@ -4,6 +4,7 @@ import { diffCompareCase, sha256Case } from "./hash-diff.ts";
 import { httpCase } from "./http.ts";
 import { containersCase } from "./containers.ts";
 import { pullCase } from "./pull.ts";
+import { networkCase } from "./network.ts";
 import { keeperCase } from "./keeper.ts";
 
-export const CASES: BenchCase[] = [httpCase, containersCase, keeperCase, pullCase, sha256Case, diffCompareCase];
+export const CASES: BenchCase[] = [httpCase, containersCase, networkCase, keeperCase, pullCase, sha256Case, diffCompareCase];
