@@ -68,7 +68,8 @@ describe("create config", () => {
     expect(bad({ Sysctls: { "net.ipv4.ip_forward": "1" }, NetworkMode: "host" })).toThrow("host network");
     expect(bad({ SecurityOpt: ["bogus=1"] })).toThrow("invalid --security-opt");
     expect(bad({ LogConfig: { Type: "syslog", Config: {} } })).toThrow("not supported");
-    expect(bad({ Binds: ["volname:/data"] })).toThrow("named volumes");
+    expect(bad({ Binds: ["/a:/b:bogus"] })).toThrow("invalid mode: bogus");
+    expect(bad({ VolumesFrom: ["ctr:nocopy"] })).toThrow("invalid mode: nocopy");
   });
 
   test("names: docker's pattern, a leading slash dropped, generated ones free", () => {

@@ -18,6 +18,11 @@ import { fstat, lstatAt, readlinkAt } from "./fs-at";
 export interface ContainerFs {
   root: string;
   container: string;
+  /**
+   * Where `root` is in the container when it is a mount's directory (a volume or bind mounted at `/data`): paths
+   * are resolved inside `root`, and names, messages and link targets are shown as the container sees them.
+   */
+  base?: string;
 }
 
 /** `X-Docker-Container-Path-Stat`, as moby's ContainerPathStat. */
@@ -62,7 +67,12 @@ export class ContainerRoot {
   }
 
   notFound(path: string): NotFoundError {
-    return new NotFoundError(`Could not find the file ${path} in container ${this.fs.container}`);
+    return new NotFoundError(`Could not find the file ${this.shown(path)} in container ${this.fs.container}`);
+  }
+
+  /** A request path inside `root` as the container names it (see ContainerFs.base). */
+  shown(path: string): string {
+    return this.fs.base ? `${this.fs.base}${absolutePath(path)}` : path;
   }
 
   /** The open directory at container path `components` (symlinks followed inside the root), or null if missing. */
@@ -142,14 +152,19 @@ export class ContainerRoot {
     return containerPath(components);
   }
 
+  private shownTarget(resolved: string): string {
+    if (!this.fs.base) return resolved;
+    return resolved === "/" ? this.fs.base : `${this.fs.base}${resolved}`;
+  }
+
   /** The stat docker reports for request path `path`, which resolved to `located`. */
   describe(path: string, located: Located): PathStat {
     return {
-      name: goBase(absolutePath(path)),
+      name: goBase(absolutePath(this.shown(path))),
       size: Number(located.stat.size),
       mode: goFileMode(located.stat),
       mtime: rfc3339Nano(located.stat.mtimeNs),
-      linkTarget: isSymlink(located.stat) ? this.resolveFully(path) : "",
+      linkTarget: isSymlink(located.stat) ? this.shownTarget(this.resolveFully(path)) : "",
     };
   }
 }

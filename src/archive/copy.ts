@@ -53,7 +53,7 @@ export function archivePath(fs: ContainerFs, path: string): ArchivedPath {
   try {
     located = root.locate(path, followsFinal(path));
     const stat = root.describe(path, located);
-    return { stat, tar: toReadableStream(archiveEntries(root, located, goBase(absolutePath(path)))) };
+    return { stat, tar: toReadableStream(archiveEntries(root, located, goBase(absolutePath(root.shown(path))))) };
   } catch (err) {
     located?.close();
     root.close();

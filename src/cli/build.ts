@@ -73,12 +73,13 @@ function* contextEntries(root: string, matcher: IgnoreMatcher, keep: ReadonlySet
   yield* visit("");
 }
 
-interface PackedContext {
+export interface PackedContext {
   body: ReadableStream<Uint8Array>;
   dockerfile: string | undefined;
 }
 
-function packDirectory(contextDir: string, dockerfileFlag: string | undefined): PackedContext {
+/** A context directory as the tar docker's CLI would send (also what the library builds from). */
+export function packDirectory(contextDir: string, dockerfileFlag: string | undefined): PackedContext {
   const root = resolve(contextDir);
   if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`unable to prepare context: path ${JSON.stringify(contextDir)} not found`);
   let dockerfilePath = dockerfileFlag ? resolve(dockerfileFlag) : join(root, "Dockerfile");

@@ -5,6 +5,7 @@
  */
 import type { CAC } from "cac";
 import type { Client } from "../client/client";
+import { EPHEMERAL_RUN_FLAGS, withEphemeral } from "./run-ephemeral";
 import { clientFor, runCommand, type GlobalOptions } from "./context";
 import { argsAfterCommand, FlagError, parseFlags, type FlagSpec, type FlagValues } from "./containers/argv";
 import { CREATE_FLAGS, RUN_ONLY_FLAGS, UsageError } from "./containers/create-flags";
@@ -17,6 +18,8 @@ import {
 import { PS_FLAGS, psCommand } from "./containers/ps";
 import { createCommand, runCommand as runContainer, startCommand } from "./containers/run";
 import { STATS_FLAGS, statsCommand } from "./containers/stats";
+import { CP_FLAGS, cpCommand } from "./containers/cp";
+import { COMMIT_FLAGS, commitCommand, diffCommand, EXPORT_FLAGS, exportCommand } from "./containers/files";
 
 interface CommandDef {
   name: string;
@@ -36,7 +39,7 @@ const START_FLAGS: readonly FlagSpec[] = [
 ];
 
 const COMMANDS: CommandDef[] = [
-  { name: "run", description: "Create and run a new container from an image", flags: [...CREATE_FLAGS, ...RUN_ONLY_FLAGS], stopAtPositional: true, usageExit: 125, run: runContainer },
+  { name: "run", description: "Create and run a new container from an image", flags: [...CREATE_FLAGS, ...RUN_ONLY_FLAGS, ...EPHEMERAL_RUN_FLAGS], stopAtPositional: true, usageExit: 125, run: withEphemeral(runContainer) },
   { name: "create", description: "Create a new container", flags: CREATE_FLAGS, stopAtPositional: true, usageExit: 125, run: createCommand },
   { name: "exec", description: "Execute a command in a running container", flags: EXEC_FLAGS, stopAtPositional: true, usageExit: 125, run: execCommand },
   { name: "start", description: "Start one or more stopped containers", flags: START_FLAGS, stopAtPositional: false, usageExit: 1, run: startCommand },
@@ -54,6 +57,10 @@ const COMMANDS: CommandDef[] = [
   { name: "attach", description: "Attach to a running container's input and output", flags: ATTACH_FLAGS, stopAtPositional: false, usageExit: 1, run: (c, f, a) => oneContainer("attach", a, (ref) => attachCommand(c, f, ref)) },
   { name: "inspect", description: "Return low-level information on containers and images", flags: INSPECT_FLAGS, stopAtPositional: false, usageExit: 1, run: inspectCommand },
   { name: "stats", description: "Display resource usage of containers", flags: STATS_FLAGS, stopAtPositional: false, usageExit: 1, run: statsCommand },
+  { name: "cp", description: "Copy files/folders between a container and the local filesystem", flags: CP_FLAGS, stopAtPositional: false, usageExit: 1, run: cpCommand },
+  { name: "diff", description: "Inspect changes to files or directories on a container's filesystem", flags: [], stopAtPositional: false, usageExit: 1, run: (c, _f, a) => diffCommand(c, a) },
+  { name: "commit", description: "Create a new image from a container's changes", flags: COMMIT_FLAGS, stopAtPositional: false, usageExit: 1, run: commitCommand },
+  { name: "export", description: "Export a container's filesystem as a tar archive", flags: EXPORT_FLAGS, stopAtPositional: false, usageExit: 1, run: exportCommand },
 ];
 
 function oneContainer(command: string, args: string[], fn: (ref: string) => Promise<number>): Promise<number> {

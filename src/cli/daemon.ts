@@ -1,9 +1,9 @@
 import type { CAC } from "cac";
 import { DEFAULT_CONFIG_FILE, readConfigFile, resolveConfig, type DaemonConfig } from "../daemon/config";
 import { Daemon } from "../daemon/daemon";
+import { messageOf } from "../errors";
 import { SERVICES } from "../daemon/services";
-import { applyEphemeral } from "../daemon/ephemeral";
-import { rmSync } from "node:fs";
+import { applyEphemeral, hostRoutes, removeEphemeralDir } from "../daemon/ephemeral";
 import { log } from "../util/log";
 
 interface DaemonFlags {
@@ -83,24 +83,29 @@ export function registerDaemonCommand(cli: CAC): void {
       const scratch = applyEphemeral(
         config,
         { hosts: flags.host !== undefined, dataRoot: flags.dataRoot !== undefined, pidfile: flags.pidfile !== undefined, bridge: flags.bridge !== undefined, bip: flags.bip !== undefined },
-        Bun.spawnSync(["ip", "-4", "route"]).stdout.toString(),
+        hostRoutes(),
       );
-      let daemon: Daemon;
-      try {
-        daemon = await Daemon.start(config, SERVICES);
-        if (config.ephemeral) process.stdout.write(`BUNKER_HOST=${config.hosts[0]}\n`);
-      } catch (err) {
-        process.stderr.write(`bunker daemon: failed to start: ${(err as Error).message}\n`);
-        process.exit(1);
-      }
+      const starting = Daemon.start(config, SERVICES);
+      // Handled from the start: a daemon told to stop while it comes up still tears down what it set up.
       const stop = (signal: string) => {
         log.info("received signal", { signal });
-        void daemon.stop().then(() => {
-          if (scratch) rmSync(scratch, { recursive: true, force: true });
-          process.exit(0);
-        });
+        void starting
+          .then((daemon) => daemon.stop(), () => {})
+          .catch((err: unknown) => log.error("daemon shutdown failed", { error: messageOf(err) }))
+          .then(() => {
+            if (scratch) removeEphemeralDir(scratch);
+            process.exit(0);
+          });
       };
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));
+      try {
+        await starting;
+        if (config.ephemeral) process.stdout.write(`BUNKER_HOST=${config.hosts[0]}\n`);
+      } catch (err) {
+        process.stderr.write(`bunker daemon: failed to start: ${messageOf(err)}\n`);
+        if (scratch) removeEphemeralDir(scratch);
+        process.exit(1);
+      }
     });
 }

@@ -36,7 +36,7 @@ const ago = (seconds: number) => `${humanDuration(Date.now() - seconds * 1000)} 
 const size3 = (bytes: number) => humanSize(bytes, 3);
 
 /** `name[:tag|@digest]` → repository and tag-or-digest, the way the CLI sends pulls (tag defaults to latest). */
-function splitReference(name: string): { repo: string; tag: string | undefined } {
+export function splitReference(name: string): { repo: string; tag: string | undefined } {
   const at = name.indexOf("@");
   if (at >= 0) return { repo: name.slice(0, at), tag: name.slice(at + 1) };
   const colon = name.lastIndexOf(":");

@@ -2,10 +2,36 @@ import type { CAC } from "cac";
 import { CLIENT_MAX_API } from "../client/client";
 import { BUNKER_VERSION, GIT_COMMIT, BUILD_TIME } from "../version";
 import { clientFor, runCommand, type GlobalOptions } from "./context";
+import { diskUsageCommand, systemPruneCommand } from "./disk";
 
 type Json = Record<string, unknown>;
 
 export function registerSystemCommands(cli: CAC): void {
+  cli
+    .command("system <verb>", "Manage the engine (df, prune)")
+    .option("--format <format>", "Output 'json' (df)")
+    .option("-a, --all", "Remove all unused images and build cache, not just dangling ones (prune)")
+    .option("--volumes", "Prune anonymous volumes (prune)")
+    .option("-f, --force", "Do not prompt for confirmation (prune)")
+    .option("--filter <filter>", "Provide filter values (prune)")
+    .action((verb: string, opts: GlobalOptions & { format?: string; all?: boolean; volumes?: boolean; force?: boolean; filter?: string | string[] }) =>
+      runCommand(async () => {
+        const client = clientFor(opts);
+        if (verb === "df") return diskUsageCommand(client, opts.format);
+        if (verb !== "prune") throw new Error(`unknown system command: ${verb}`);
+        const filters: Record<string, string[]> = {};
+        for (const f of [opts.filter ?? []].flat()) {
+          const [k, v = ""] = f.split("=", 2) as [string, string?];
+          (filters[k] ??= []).push(v);
+        }
+        await systemPruneCommand(client, { all: opts.all === true, volumes: opts.volumes === true, force: opts.force === true, filters }, async (question) => {
+          process.stdout.write(question);
+          for await (const line of console) return ["y", "yes"].includes(line.trim().toLowerCase());
+          return false;
+        });
+      }),
+    );
+
   cli.command("version", "Show the Bunker version information").option("-f, --format <format>", "Output 'json'").action((opts: GlobalOptions & { format?: string }) =>
     runCommand(async () => {
       const client = clientFor(opts);

@@ -3,7 +3,7 @@
  * the image fills in what it left out (Cmd only when no Entrypoint was given), image Env entries are appended
  * when the request does not set the same variable.
  */
-import type { ContainerConfig as ImageContainerConfig } from "../registry/types";
+import type { HealthConfig, ContainerConfig as ImageContainerConfig } from "../registry/types";
 import { InvalidParameterError } from "../errors";
 import type { ContainerConfig, HostConfig, NetworkingConfig } from "./types";
 
@@ -59,7 +59,7 @@ export function mergeConfig(req: CreateRequest, image: ImageContainerConfig, id:
     Env: env,
     Cmd: cmd,
     Image: req.Image ?? "",
-    Volumes: req.Volumes && Object.keys(req.Volumes).length > 0 ? req.Volumes : image.Volumes ?? null,
+    Volumes: mergeVolumes(req.Volumes, image.Volumes),
     WorkingDir: req.WorkingDir || image.WorkingDir || "",
     Entrypoint: entrypoint,
     OnBuild: req.OnBuild ?? null,
@@ -68,5 +68,27 @@ export function mergeConfig(req: CreateRequest, image: ImageContainerConfig, id:
   const stopSignal = req.StopSignal || image.StopSignal;
   if (stopSignal) config.StopSignal = stopSignal;
   if (req.StopTimeout !== undefined && req.StopTimeout !== null) config.StopTimeout = req.StopTimeout;
+  const healthcheck = mergeHealthcheck(req.Healthcheck, image.Healthcheck);
+  if (healthcheck) config.Healthcheck = healthcheck;
   return config;
+}
+
+/** The request's volumes and the image's VOLUME entries together. */
+function mergeVolumes(requested: ContainerConfig["Volumes"] | undefined, image: ImageContainerConfig["Volumes"]): ContainerConfig["Volumes"] {
+  const merged = { ...(image ?? {}), ...(requested ?? {}) };
+  return Object.keys(merged).length > 0 ? merged : null;
+}
+
+/** moby's merge: the request's healthcheck, with what it leaves unset (zero) taken from the image's. */
+function mergeHealthcheck(requested: HealthConfig | undefined, image: HealthConfig | undefined): HealthConfig | undefined {
+  if (!requested) return image;
+  if (!image) return requested;
+  const out: HealthConfig = { ...requested };
+  if (!out.Test || out.Test.length === 0) out.Test = image.Test;
+  if (!out.Interval) out.Interval = image.Interval;
+  if (!out.Timeout) out.Timeout = image.Timeout;
+  if (!out.StartPeriod) out.StartPeriod = image.StartPeriod;
+  if (!out.StartInterval) out.StartInterval = image.StartInterval;
+  if (!out.Retries) out.Retries = image.Retries;
+  return out;
 }

@@ -11,6 +11,7 @@ import { mergeConfig, type CreateRequest } from "./create-config";
 import { etcFilePaths, extraHostLines, hostsFileFor, readHostResolvConf, resolvConfFor } from "./etc-files";
 import { normalizeHostConfig, type HostLimits } from "./host-config";
 import { rotationOf } from "./logs/options";
+import { checkHealthConfig } from "./health";
 import { generateName, normalizeName } from "./names";
 import type { ContainerNetworks } from "./network";
 import { rlimitsOf } from "./run-spec";
@@ -74,7 +75,9 @@ export function newContainerRecord(req: CreateRequest, name: string | undefined,
     manuallyStopped: false,
     networkSettings: emptyNetworkSettings(),
     networkingConfig: req.NetworkingConfig ?? {},
+    mounts: [],
   };
+  checkHealthConfig(record.config.Healthcheck);
   return { record, image, warnings };
 }
 

@@ -17,6 +17,7 @@ import { StdinPipe } from "./io/stdin";
 import { processEnv, rlimitsOf } from "./run-spec";
 import { processSecurity } from "./security";
 import type { ContainerService } from "./service";
+import type { ContainerRecord } from "./types";
 import { resolveUser } from "./user";
 
 /** The body of `POST /containers/{id}/exec`. */
@@ -169,21 +170,59 @@ export class ExecService {
     };
   }
 
+  /**
+   * Run `cmd` in the running container (a healthcheck probe): its exit code and the first `maxOutput` bytes of its
+   * output, both streams together. After `timeoutMs` it is killed and `timedOut` set. The keeper reaps it and drops
+   * its record once its output has been read to the end, which happens here whatever the size.
+   */
+  async probe(containerId: string, cmd: string[], timeoutMs: number, maxOutput: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
+    const run = this.containers.activeRun(containerId);
+    if (!run) throw new ConflictError(`Container ${containerId} is not running`);
+    const id = `probe-${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex")}`;
+    const spec = this.execSpec(this.containers.get(containerId), { Cmd: cmd }, false, null, false);
+    const proc = await run.keeper.exec(containerId, spec, { id, attach: "lossless" });
+    const chunks: Uint8Array[] = [];
+    let kept = 0;
+    const output = proc.stdio
+      ? relayOutput(proc.stdio, async (_stream, data) => {
+          if (kept >= maxOutput) return;
+          const piece = data.subarray(0, maxOutput - kept);
+          chunks.push(piece);
+          kept += piece.length;
+        })
+      : Promise.resolve();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void proc.kill(9).catch(() => false);
+    }, timeoutMs);
+    try {
+      const status = await proc.exited;
+      await output;
+      return { exitCode: status.exitCode, output: Buffer.concat(chunks).toString("utf8"), timedOut };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private spec(e: ExecInstance, tty: boolean, consoleSize: [number, number] | null, attached: boolean): ExecSpec {
-    const c = this.containers.get(e.containerId);
-    const user = resolveUser(this.containers.rootfs(c.id), e.request.User || c.config.User, c.hostConfig.GroupAdd ?? []);
-    const security = processSecurity(c.hostConfig, e.request.Privileged === true);
+    // Detached, nobody could write to stdin: /dev/null.
+    return this.execSpec(this.containers.get(e.containerId), e.request, tty, consoleSize, attached && e.request.AttachStdin === true);
+  }
+
+  private execSpec(c: ContainerRecord, request: ExecCreateRequest & { Cmd: string[] }, tty: boolean, consoleSize: [number, number] | null, openStdin: boolean): ExecSpec {
+    const user = resolveUser(this.containers.rootfs(c.id), request.User || c.config.User, c.hostConfig.GroupAdd ?? []);
+    const security = processSecurity(c.hostConfig, request.Privileged === true);
     const spec: ExecSpec = {
-      args: e.request.Cmd,
-      env: processEnv({ ...c.config, Tty: tty }, user.home, e.request.Env ?? []),
-      cwd: e.request.WorkingDir || c.config.WorkingDir || "/",
+      args: request.Cmd,
+      env: processEnv({ ...c.config, Tty: tty }, user.home, request.Env ?? []),
+      cwd: request.WorkingDir || c.config.WorkingDir || "/",
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       capabilities: security.capabilities,
       noNewPrivileges: security.noNewPrivileges,
       rlimits: rlimitsOf(c.hostConfig.Ulimits),
       tty,
-      // Detached, nobody could write to it: /dev/null.
-      openStdin: attached && e.request.AttachStdin === true,
+      openStdin,
       cgroupProcs: this.cgroups.procsPaths(c.id),
     };
     if (security.seccomp) spec.seccomp = security.seccomp;

@@ -5,7 +5,7 @@
 import type { CgroupHostInfo } from "../../drivers/exec/cgroups";
 import { CapabilityError, normalizeCapabilityName } from "../../drivers/exec/caps";
 import { InvalidParameterError } from "../errors";
-import { parseBind, parseMountRequest, parseTmpfs } from "./mounts";
+import { parseMounts, parseVolumesFrom } from "../volumes/mount-spec";
 import { parseSecurityOpts } from "./security";
 import { parseLogConfig } from "./logs/options";
 import { checkSysctls } from "./sysctls";
@@ -131,8 +131,7 @@ export function normalizeHostConfig(raw: Partial<HostConfig> | undefined, host: 
   checkCapabilities(h.CapDrop);
   parseSecurityOpts(h.SecurityOpt ?? []);
   checkSysctls(h.Sysctls ?? {}, h.NetworkMode);
-  for (const bind of h.Binds ?? []) parseBind(bind);
-  for (const m of h.Mounts ?? []) parseMountRequest(m);
-  for (const [target, options] of Object.entries(h.Tmpfs ?? {})) parseTmpfs(target, options);
+  parseMounts({ Binds: h.Binds, Mounts: h.Mounts ?? null, Tmpfs: h.Tmpfs ?? null });
+  for (const spec of h.VolumesFrom ?? []) parseVolumesFrom(spec);
   return h;
 }

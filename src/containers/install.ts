@@ -7,6 +7,8 @@ import type { ServiceInstaller } from "../daemon/daemon";
 import { log } from "../util/log";
 import { GIT_COMMIT } from "../version";
 import { ExecService } from "./exec";
+import { ContainerFiles } from "./files";
+import { HealthMonitor } from "./health";
 import { ContainerKeepers } from "./keepers";
 import { registerContainerJobs } from "./jobs";
 import { ContainerService } from "./service";
@@ -48,13 +50,28 @@ export const installContainers: ServiceInstaller = (ctx) => {
     hostLimits: { ncpu: os.cpus().length, cgroup: cgroupInfo },
     networks: ctx.networks,
     keepers: ctx.keepers,
+    volumes: ctx.volumes,
   });
   ctx.containers = containers;
   const execs = new ExecService(containers, cgroups);
-  registerContainerJobs(ctx.engine, containers, execs);
-  ctx.routers.push(containerRoutes(ctx.engine, containers, execs, ctx.images, cgroups), execRoutes(ctx.engine, execs));
+  const files = new ContainerFiles({ containers, images: ctx.images, cgroups, volumePath: (name) => ctx.volumes.dataPath(name) });
+  registerContainerJobs(ctx.engine, containers, execs, files);
+  const health = new HealthMonitor({
+    probe: (id, cmd, timeoutMs, maxOutput) => execs.probe(id, cmd, timeoutMs, maxOutput),
+    paused: (id) => cgroups.frozen(id),
+    save: (id, state) => containers.saveHealth(id, state),
+    publish: (id, action) => {
+      const c = containers.store.get(id);
+      if (c) containers.publish(c, action);
+    },
+  });
+  containers.onRunStart((c, startedAtMs, adopted) => health.start(c, startedAtMs, adopted));
+  containers.onRunEnd((id) => health.stop(id));
+  ctx.onShutdown(() => health.stopAll());
+  ctx.routers.push(containerRoutes(ctx.engine, containers, execs, files, ctx.images, cgroups), execRoutes(ctx.engine, execs));
 
   ctx.isContainerSnapshot = (key) => containers.store.get(key) !== null;
+  ctx.images.setContainerCount((imageId) => containers.store.idsUsingImage(imageId).length);
   ctx.images.setUsage((imageId) => {
     const id = containers.store.idsUsingImage(imageId)[0];
     return id === undefined ? null : { running: containers.activeRun(id) !== undefined, containerId: id };
@@ -91,7 +108,12 @@ export const installContainers: ServiceInstaller = (ctx) => {
     },
     diskUsage: async (types) => {
       if (types.length > 0 && !types.includes("container")) return {};
-      return { Containers: await Promise.all(containers.store.all().map(async (c) => summaryView(c, { sizes: await containers.sizes(c) }))) };
+      const all = containers.store.all();
+      return {
+        Containers: await Promise.all(all.map(async (c) => summaryView(c, { mounts: containers.mountPoints(c), sizes: await containers.sizes(c) }))),
+        // Not in docker's answer: the json-file logs the containers hold (rotated files included).
+        LogsSize: all.reduce((n, c) => n + containers.logsSize(c), 0),
+      };
     },
   });
 

@@ -1,9 +1,11 @@
 /** `GET /containers/json`: which containers to show (all, limit, filters), newest first. */
 import { checkFilterKeys, type Filters } from "../api/filters";
 import { InvalidParameterError } from "../errors";
+import type { MountPoint } from "../volumes/mount-spec";
 import type { ContainerRecord } from "./types";
 
-export const LIST_FILTERS = ["status", "name", "label", "id", "ancestor", "exited", "before", "since", "network"] as const;
+export const LIST_FILTERS = ["status", "name", "label", "id", "ancestor", "exited", "before", "since", "network", "volume", "health"] as const;
+const HEALTH_STATES = ["starting", "healthy", "unhealthy", "none"];
 const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
 
 export interface ListQuery {
@@ -17,6 +19,8 @@ export interface ListContext {
   imageIdsOf(ref: string): string[];
   /** A container by name or id, for `before`/`since`. */
   find(ref: string): ContainerRecord | null;
+  /** The container's mounts as inspect shows them, for `volume`. */
+  mountsOf(c: ContainerRecord): MountPoint[];
 }
 
 function labelMatches(labels: Record<string, string>, spec: string): boolean {
@@ -34,6 +38,7 @@ export function selectContainers(records: ContainerRecord[], q: ListQuery, ctx: 
   checkFilterKeys(q.filters, LIST_FILTERS);
   const f = q.filters;
   for (const s of f.get("status") ?? []) if (!STATUSES.includes(s)) throw new InvalidParameterError(`invalid filter 'status=${s}'`);
+  for (const h of f.get("health") ?? []) if (!HEALTH_STATES.includes(h)) throw new InvalidParameterError(`Unrecognised filter value for health: ${h}`);
   const exitCodes = (f.get("exited") ?? []).map((v) => {
     if (!/^-?\d+$/.test(v)) throw new InvalidParameterError(`invalid filter 'exited=${v}'`);
     return Number(v);
@@ -71,6 +76,8 @@ export function selectContainers(records: ContainerRecord[], q: ListQuery, ctx: 
       (!f.has("ancestor") || ancestors.has(c.imageId) || (f.get("ancestor") ?? []).includes(c.config.Image)) &&
       (exitCodes.length === 0 || (!isActive(c) && c.state.Status !== "created" && exitCodes.includes(c.state.ExitCode))) &&
       any("network", (n) => n === c.hostConfig.NetworkMode || n in c.networkSettings.Networks) &&
+      any("volume", (v) => ctx.mountsOf(c).some((m) => m.Name === v || m.Source === v || m.Destination === v)) &&
+      any("health", (h) => h === (c.state.Health?.Status ?? "none")) &&
       (before === undefined || c.created < before) &&
       (since === undefined || c.created > since)
     );

@@ -1,109 +1,128 @@
 /**
- * `-v /host:/ctr[:opts]`, `--mount type=bind|tmpfs`, `--tmpfs /dst:opts` → the exec driver's mounts, plus the
- * `Mounts` entries inspect shows. Named volumes belong to the volume service (not there yet): refused with 400.
+ * A container's mounts through its life. At create the request (`-v`, `--mount`, `--tmpfs`, `Config.Volumes` with
+ * the image's VOLUME entries, `--volumes-from`) is parsed into one list (src/volumes/mount-spec.ts) and every volume
+ * in it is acquired, which names the anonymous ones; the list is stored with the container. At each start the
+ * volumes are acquired again with the container's mounted root filesystem, so that an empty volume gets the image's
+ * content (copy-up), missing `-v` host directories are created, and the list becomes the exec driver's mounts. At
+ * removal the volumes are released (anonymous ones removed with `rm -v`).
  */
-import { existsSync } from "node:fs";
-import { isAbsolute, posix } from "node:path";
-import type { Mount, Propagation } from "../../drivers/exec/spec";
-import { InvalidParameterError } from "../errors";
-import type { HostConfig, MountRequest } from "./types";
+import { existsSync, mkdirSync } from "node:fs";
+import { posix } from "node:path";
+import type { Mount } from "../../drivers/exec/spec";
+import { inheritMounts, launchMount, mountPoint, parseMounts, parseVolumesFrom, type MountEntry, type MountPoint } from "../volumes/mount-spec";
+import type { VolumeService } from "../volumes/service";
+import { log } from "../util/log";
+import type { ContainerConfig, ContainerRecord, HostConfig } from "./types";
 
-/** The `Mounts` entry of inspect and of the container list. */
-export interface MountPoint {
-  Type: "bind" | "tmpfs";
-  Source: string;
-  Destination: string;
-  Mode: string;
-  RW: boolean;
-  Propagation: string;
+/** What of the volume service the container side uses. */
+export type VolumeAccess = Pick<VolumeService, "acquire" | "release" | "dataPath">;
+
+/** The mounts a create request asks for (validated, volumes not acquired yet). */
+export function requestedMounts(h: HostConfig, config: Pick<ContainerConfig, "Volumes">, inherited: MountEntry[] = []): MountEntry[] {
+  return parseMounts({ Binds: h.Binds, Mounts: h.Mounts ?? null, Tmpfs: h.Tmpfs ?? null, Volumes: config.Volumes, inherited });
 }
 
-export interface ParsedMount {
-  mount: Mount;
-  /** Null for `--tmpfs` mounts, which docker does not list. */
-  point: MountPoint | null;
-  /** A `-v` source that does not exist is created as a directory at start, like docker. */
-  createSource: boolean;
+/** `--volumes-from a[:ro]`: the mounts of those containers, in order (a later one wins at the same target). */
+export function volumesFromMounts(specs: readonly string[], find: (ref: string) => ContainerRecord): MountEntry[] {
+  return specs.flatMap((spec) => {
+    const { container, mode } = parseVolumesFrom(spec);
+    return inheritMounts(find(container).mounts, mode);
+  });
 }
 
-const PROPAGATIONS: readonly Propagation[] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
-/** Accepted and without effect here (SELinux labels, macOS consistency hints, volume copy). */
-const IGNORED_BIND_OPTIONS = new Set(["z", "Z", "nocopy", "consistent", "cached", "delegated"]);
-
-function checkDestination(destination: string, spec: string): string {
-  if (!posix.isAbsolute(destination)) throw new InvalidParameterError(`invalid mount config: mount path must be absolute: ${spec}`);
-  const clean = posix.normalize(destination);
-  if (clean === "/") throw new InvalidParameterError(`invalid specification: destination can't be '/' in '${spec}'`);
-  return clean;
-}
-
-export function parseBind(spec: string): ParsedMount {
-  const parts = spec.split(":");
-  if (parts.length < 2 || parts.length > 3) throw new InvalidParameterError(`invalid volume specification: '${spec}'`);
-  const [source, target, options = ""] = parts as [string, string, string?];
-  if (!isAbsolute(source)) throw new InvalidParameterError(`named volumes are not supported yet: '${spec}' (use an absolute host path)`);
-  const destination = checkDestination(target, spec);
-  let readonly = false;
-  let propagation: Propagation = "rprivate";
-  for (const opt of options.split(",").filter(Boolean)) {
-    if (opt === "ro" || opt === "rw") readonly = opt === "ro";
-    else if ((PROPAGATIONS as readonly string[]).includes(opt)) propagation = opt as Propagation;
-    else if (!IGNORED_BIND_OPTIONS.has(opt)) throw new InvalidParameterError(`invalid mode: ${opt}`);
+/**
+ * Acquire every volume of `entries` for container `id` (creating missing ones), naming anonymous volumes. On a
+ * failure whatever was acquired is released again (the anonymous volumes made here removed) and the error thrown.
+ */
+export async function acquireVolumes(volumes: VolumeAccess, id: string, entries: MountEntry[]): Promise<MountEntry[]> {
+  const named: MountEntry[] = [];
+  try {
+    for (const entry of entries) {
+      if (entry.type !== "volume") {
+        named.push(entry);
+        continue;
+      }
+      const options = { ...(entry.volumeLabels ? { labels: entry.volumeLabels } : {}), ...(entry.volumeDriverOptions ? { driverOpts: entry.volumeDriverOptions } : {}) };
+      const acquired = await volumes.acquire(entry.source || null, id, options);
+      named.push({ ...entry, source: acquired.name });
+    }
+    return named;
+  } catch (err) {
+    await releaseVolumes(volumes, id, named, true);
+    throw err;
   }
+}
+
+/**
+ * The exec driver's mounts for a start, parents before children. `rootfs` is the container's mounted root
+ * filesystem: an empty volume gets its content at the mount's target (unless `nocopy`).
+ */
+export async function launchMounts(volumes: VolumeAccess, id: string, entries: readonly MountEntry[], rootfs: string): Promise<Mount[]> {
+  const out: Mount[] = [];
+  for (const entry of byDepth(entries)) {
+    let source = entry.source;
+    if (entry.type === "bind" && entry.createSource && !existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
+    if (entry.type === "volume") {
+      source = (await volumes.acquire(entry.source, id, entry.nocopy ? {} : { copyFrom: { rootfs, path: entry.target } })).path;
+    }
+    out.push(launchMount(entry, source));
+  }
+  return out;
+}
+
+/** Drop the container's references to its volumes; `removeAnonymous` also removes anonymous ones nobody else uses. */
+export async function releaseVolumes(volumes: VolumeAccess, id: string, entries: readonly MountEntry[], removeAnonymous: boolean): Promise<void> {
+  for (const entry of entries) {
+    if (entry.type !== "volume" || !entry.source) continue;
+    await volumes.release(entry.source, id, { removeAnonymous }).catch((err: unknown) => log.warn("releasing a volume failed", { volume: entry.source, id, error: String(err) }));
+  }
+}
+
+/** inspect's and the list's `Mounts`. */
+export function mountPointsOf(entries: readonly MountEntry[], volumePath: (name: string) => string): MountPoint[] {
+  return entries.flatMap((entry) => {
+    const point = mountPoint(entry, entry.type === "volume" ? volumePath(entry.source) : entry.source);
+    return point ? [point] : [];
+  });
+}
+
+/** Where a path of the container's tree is on the host when a bind or volume is mounted over it. */
+export interface MountedLocation {
+  /** The mount's host directory. */
+  root: string;
+  /** The mount's target in the container. */
+  target: string;
+  /** The rest of the path inside the mount ("/" for the target itself), keeping a trailing "/" or "/.". */
+  path: string;
+  readonly: boolean;
+}
+
+/**
+ * The bind or volume mount holding container path `path` (the deepest one whose target is the path or one of its
+ * ancestors), looked up by the path as written; null when the path is in the root filesystem (or a tmpfs, which
+ * exists only inside the running container).
+ */
+export function mountedLocation(entries: readonly MountEntry[], path: string, volumePath: (name: string) => string): MountedLocation | null {
+  const clean = posix.join("/", path);
+  const suffix = path.endsWith("/.") ? "/." : path.endsWith("/") ? "/" : "";
+  let best: MountEntry | null = null;
+  for (const entry of entries) {
+    if (entry.type === "tmpfs") continue;
+    const inside = clean === entry.target || clean.startsWith(`${entry.target}/`);
+    if (inside && (!best || entry.target.length > best.target.length)) best = entry;
+  }
+  if (!best) return null;
+  const rest = clean.slice(best.target.length) || "/";
   return {
-    mount: { type: "bind", source: posix.normalize(source), destination, readonly, propagation },
-    point: { Type: "bind", Source: posix.normalize(source), Destination: destination, Mode: options, RW: !readonly, Propagation: propagation },
-    createSource: true,
+    root: best.type === "volume" ? volumePath(best.source) : best.source,
+    target: best.target,
+    path: rest === "/" ? (suffix === "/." ? "/." : "/") : `${rest}${suffix}`,
+    readonly: best.readonly,
   };
 }
 
-export function parseTmpfs(target: string, options: string): ParsedMount {
-  const destination = checkDestination(target, target);
-  let readonly = false;
-  const flags = { noexec: true, nosuid: true, nodev: true };
-  const data: string[] = [];
-  for (const opt of options.split(",").filter(Boolean)) {
-    if (opt === "ro" || opt === "rw") readonly = opt === "ro";
-    else if (opt === "exec" || opt === "noexec") flags.noexec = opt === "noexec";
-    else if (opt === "suid" || opt === "nosuid") flags.nosuid = opt === "nosuid";
-    else if (opt === "dev" || opt === "nodev") flags.nodev = opt === "nodev";
-    else if (/^(size|mode|uid|gid|nr_inodes|nr_blocks|mpol)=/.test(opt)) data.push(opt);
-    else throw new InvalidParameterError(`invalid tmpfs option ${JSON.stringify(opt)} for ${target}`);
-  }
-  return { mount: { type: "tmpfs", destination, readonly, ...flags, ...(data.length ? { data: data.join(",") } : {}) }, point: null, createSource: false };
-}
-
-export function parseMountRequest(m: MountRequest): ParsedMount {
-  const spec = `${m.Type}:${m.Source ?? ""}:${m.Target}`;
-  const destination = checkDestination(m.Target ?? "", spec);
-  if (m.Type === "bind") {
-    const source = m.Source ?? "";
-    if (!isAbsolute(source)) throw new InvalidParameterError(`invalid mount config for type "bind": invalid mount path: '${source}' mount path must be absolute`);
-    if (!existsSync(source)) throw new InvalidParameterError(`invalid mount config for type "bind": bind source path does not exist: ${source}`);
-    const propagation = (m.BindOptions?.Propagation || "rprivate") as Propagation;
-    if (!PROPAGATIONS.includes(propagation)) throw new InvalidParameterError(`invalid propagation mode: ${propagation}`);
-    const readonly = m.ReadOnly === true;
-    return {
-      mount: { type: "bind", source, destination, readonly, propagation },
-      point: { Type: "bind", Source: source, Destination: destination, Mode: "", RW: !readonly, Propagation: propagation },
-      createSource: false,
-    };
-  }
-  if (m.Type === "tmpfs") {
-    const data = [m.TmpfsOptions?.SizeBytes ? `size=${m.TmpfsOptions.SizeBytes}` : "", m.TmpfsOptions?.Mode ? `mode=${m.TmpfsOptions.Mode.toString(8)}` : ""].filter(Boolean);
-    const parsed = parseTmpfs(destination, data.join(","));
-    parsed.mount.readonly = m.ReadOnly === true;
-    parsed.point = { Type: "tmpfs", Source: "", Destination: destination, Mode: "", RW: m.ReadOnly !== true, Propagation: "" };
-    return parsed;
-  }
-  throw new InvalidParameterError(`mount type "${m.Type}" is not supported yet`);
-}
-
-/** Every mount of a container, in docker's order: binds, then --mount, then --tmpfs. */
-export function containerMounts(h: HostConfig): ParsedMount[] {
-  return [
-    ...(h.Binds ?? []).map(parseBind),
-    ...(h.Mounts ?? []).map(parseMountRequest),
-    ...Object.entries(h.Tmpfs ?? {}).map(([target, options]) => parseTmpfs(target, options)),
-  ];
+/** Mounts ordered so that a mount's parent directory is mounted before it (as docker sorts them). */
+function byDepth(entries: readonly MountEntry[]): MountEntry[] {
+  const depth = (m: MountEntry) => m.target.split("/").length;
+  return [...entries].sort((a, b) => depth(a) - depth(b));
 }

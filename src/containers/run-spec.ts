@@ -3,10 +3,9 @@
  * capabilities, seccomp, rlimits, tty) and the container around it (rootfs, mounts, /etc files, namespaces).
  */
 import { ALLOW_ALL_DEVICES, type CgroupResources } from "../../drivers/exec/cgroups";
-import type { ContainerSpec, NamespaceMode, Rlimit, RlimitName } from "../../drivers/exec/spec";
+import type { ContainerSpec, Mount, NamespaceMode, Rlimit, RlimitName } from "../../drivers/exec/spec";
 import { InvalidParameterError } from "../errors";
 import type { EtcFilePaths } from "./etc-files";
-import { containerMounts } from "./mounts";
 import { processSecurity } from "./security";
 import { commandLine, type ContainerConfig, type ContainerRecord, type HostConfig, type Ulimit } from "./types";
 import type { ResolvedUser } from "./user";
@@ -70,6 +69,8 @@ export function cgroupResources(h: HostConfig): CgroupResources {
 export interface RunSpecInput {
   record: ContainerRecord;
   rootfs: string;
+  /** Binds, volumes and tmpfs mounts, parents first (mounts.ts launchMounts). */
+  mounts: Mount[];
   user: ResolvedUser;
   etcFiles: EtcFilePaths;
   network: NamespaceMode;
@@ -103,7 +104,7 @@ export function containerSpec(input: RunSpecInput): ContainerSpec {
       ipc: h.IpcMode === "host" ? "host" : "private",
       uts: h.UTSMode === "host" ? "host" : "private",
     },
-    mounts: containerMounts(h).map((m) => m.mount),
+    mounts: input.mounts,
     etcFiles: { hostname: input.etcFiles.hostname, hosts: input.etcFiles.hosts, resolvConf: input.etcFiles.resolvConf },
     privileged: h.Privileged,
     readonlyRootfs: h.ReadonlyRootfs,

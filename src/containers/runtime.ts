@@ -11,7 +11,7 @@ import { log } from "../util/log";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { etcFilePaths, hostsFileFor } from "./etc-files";
 import { rotationOf } from "./logs/options";
-import { containerMounts } from "./mounts";
+import { launchMounts, type VolumeAccess } from "./mounts";
 import type { ContainerNetworks } from "./network";
 import { cgroupResources, containerSpec } from "./run-spec";
 import type { ContainerRecord, NetworkSettings } from "./types";
@@ -21,6 +21,7 @@ export interface RuntimeDeps {
   graphDriver: GraphDriver;
   cgroups: CgroupManager;
   networks: ContainerNetworks;
+  volumes: VolumeAccess;
   cgroupNamespace: "private" | "host";
   containerDir(id: string): string;
   logPath(id: string): string;
@@ -49,10 +50,12 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
   try {
     await deps.cgroups.create(c.id, cgroupResources(c.hostConfig));
     const user = resolveUser(rootfs, c.config.User, c.hostConfig.GroupAdd ?? []);
-    for (const m of containerMounts(c.hostConfig)) if (m.createSource && m.mount.type === "bind") mkdirSync(m.mount.source, { recursive: true });
+    // Volumes are acquired with the image's content in place: an empty one gets it (copy-up).
+    const mounts = await launchMounts(deps.volumes, c.id, c.mounts, rootfs);
     const spec = containerSpec({
       record: c,
       rootfs,
+      mounts,
       user,
       etcFiles: etcFilePaths(dir),
       network: networks.namespace(c),

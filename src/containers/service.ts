@@ -10,7 +10,7 @@
  * with the keeper (`--ephemeral`).
  */
 import type { Database } from "bun:sqlite";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupManager } from "../../drivers/exec/cgroups";
 import { ExecutableNotFoundError, ExecutablePermissionError, LaunchError } from "../../drivers/exec/errors";
@@ -28,6 +28,7 @@ import type { CreateRequest } from "./create-config";
 import type { HostLimits } from "./host-config";
 import { Attachment, AttachHub, pumpClientInput, type AttachStreams } from "./io/attach";
 import { reapWhenEnded, type ContainerKeepers, type SurveyedRecord } from "./keepers";
+import { logFiles } from "./logs/json-file";
 import { rotationOf } from "./logs/options";
 import { snapshotLogs } from "./logs/reader";
 import { normalizeName } from "./names";
@@ -38,10 +39,12 @@ import { launchRun, rootfsOf, teardownRun, type RuntimeDeps } from "./runtime";
 import { parseSignal, SIGKILL, SIGTERM } from "./signals";
 import { ContainerStore } from "./store";
 import { nowRfc3339, rfc3339Nano } from "./time";
-import { emptyNetworkSettings, ZERO_TIME, type ContainerRecord } from "./types";
+import { emptyNetworkSettings, ZERO_TIME, type ContainerRecord, type HealthState } from "./types";
 import type { EndpointSettings } from "../networks/service";
 import { Waiters, type WaitResult } from "./waiters";
 import { KeyedLock } from "./keyed-lock";
+import { acquireVolumes, mountPointsOf, releaseVolumes, requestedMounts, volumesFromMounts, type VolumeAccess } from "./mounts";
+import type { MountPoint } from "../volumes/mount-spec";
 
 export interface ContainerServiceDeps {
   db: Database;
@@ -53,6 +56,7 @@ export interface ContainerServiceDeps {
   hostLimits: HostLimits;
   networks: NetworkService;
   keepers: ContainerKeepers;
+  volumes: VolumeAccess;
 }
 
 /** A container's process while it runs. */
@@ -66,6 +70,17 @@ export interface ActiveRun {
   /** Settles once the exit has been handled: state saved, resources released, attachments ended. */
   finished: Promise<void>;
 }
+
+/** A container's mounted root filesystem, held for a copy or an export (see ContainerService.rootfsLease). */
+export interface RootfsLease {
+  record: ContainerRecord;
+  rootfs: string;
+  running: boolean;
+  /** Idempotent. */
+  release(): void;
+}
+
+export type RunStartListener = (c: ContainerRecord, startedAtMs: number, adopted: boolean) => void;
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
 
@@ -101,6 +116,8 @@ export class ContainerService {
   private readonly runtime: RuntimeDeps;
   /** Listeners told when a container's run ends (exec records are closed then). */
   private readonly runEndListeners = new Set<(id: string) => void>();
+  /** Listeners told when a run begins or is adopted after a daemon restart (healthchecks start then). */
+  private readonly runStartListeners = new Set<RunStartListener>();
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.store = new ContainerStore(deps.db);
@@ -114,6 +131,7 @@ export class ContainerService {
       graphDriver: deps.images.graphDriver,
       cgroups: deps.cgroups,
       networks: this.networks,
+      volumes: deps.volumes,
       cgroupNamespace: deps.cgroups.version === "2" ? "private" : "host",
       containerDir: (id) => deps.dataRoot.container(id),
       logPath: (id) => this.logPath(id),
@@ -183,6 +201,17 @@ export class ContainerService {
     return rootfsOf(this.containerDir(id));
   }
 
+  /** Bytes of the container's json-file log, rotated files included. */
+  logsSize(c: ContainerRecord): number {
+    if (c.hostConfig.LogConfig.Type !== "json-file") return 0;
+    return logFiles(this.logPath(c.id), rotationOf(c.hostConfig.LogConfig.Config).maxFiles).reduce((n, file) => n + (statSync(file, { throwIfNoEntry: false })?.size ?? 0), 0);
+  }
+
+  /** The container's `Mounts` as inspect and the list show them. */
+  mountPoints(c: ContainerRecord): MountPoint[] {
+    return mountPointsOf(c.mounts, (name) => this.deps.volumes.dataPath(name));
+  }
+
   /** Size of the RW layer, and of the whole root filesystem (docker's SizeRw / SizeRootFs). */
   async sizes(c: ContainerRecord): Promise<{ rw: number; rootFs: number }> {
     const rw = (await this.deps.images.graphDriver.usage(c.id).catch(() => ({ size: 0 }))).size;
@@ -195,8 +224,51 @@ export class ContainerService {
     return { rw, rootFs: rw + imageSize };
   }
 
+  /**
+   * The container's root filesystem, mounted until `release` is called: a running container's own mount, or the
+   * snapshot of a stopped one mounted for the lease (its start and removal wait until the lease is released).
+   */
+  rootfsLease(ref: string): Promise<RootfsLease> {
+    const id = this.get(ref).id;
+    return new Promise<RootfsLease>((resolve, reject) => {
+      void this.locks
+        .run(id, async () => {
+          const record = this.get(id);
+          const rootfs = this.rootfs(id);
+          if (this.runs.has(id)) return resolve({ record, rootfs, running: true, release: () => {} });
+          mkdirSync(rootfs, { recursive: true });
+          this.deps.images.graphDriver.mountAt(id, rootfs);
+          let done!: () => void;
+          const released = new Promise<void>((r) => (done = r));
+          resolve({ record, rootfs, running: false, release: () => done() });
+          await released;
+          try {
+            this.deps.images.graphDriver.unmountAt(rootfs);
+          } catch (err) {
+            log.warn("unmounting a stopped container's root filesystem failed", { id, error: String(err) });
+          }
+        })
+        .catch(reject);
+    });
+  }
+
+  /** Run `fn` while no start, stop or removal of the container runs (commit reads its RW layer meanwhile). */
+  exclusive<T>(ref: string, fn: (c: ContainerRecord) => Promise<T>): Promise<T> {
+    const id = this.get(ref).id;
+    return this.locks.run(id, () => fn(this.get(id)));
+  }
+
   onRunEnd(listener: (id: string) => void): void {
     this.runEndListeners.add(listener);
+  }
+
+  onRunStart(listener: RunStartListener): void {
+    this.runStartListeners.add(listener);
+  }
+
+  /** Persist a running container's `State.Health` (the healthcheck monitor's verdict). */
+  saveHealth(id: string, health: HealthState): void {
+    this.store.saveHealth(id, health);
   }
 
   // ---- create ----
@@ -210,6 +282,8 @@ export class ContainerService {
       ownerOfName: (n) => this.store.idByName(n),
     });
     const dir = this.containerDir(record.id);
+    const inherited = volumesFromMounts(record.hostConfig.VolumesFrom ?? [], (ref) => this.get(ref));
+    record.mounts = await acquireVolumes(this.deps.volumes, record.id, requestedMounts(record.hostConfig, record.config, inherited));
     try {
       await this.deps.images.graphDriver.prepare(record.id, image.topLayer);
       mkdirSync(dir, { recursive: true, mode: 0o710 });
@@ -220,6 +294,7 @@ export class ContainerService {
     } catch (err) {
       await this.deps.images.graphDriver.remove(record.id).catch(() => {});
       rmSync(dir, { recursive: true, force: true });
+      await releaseVolumes(this.deps.volumes, record.id, record.mounts, true);
       throw err;
     }
     this.publish(record, "create");
@@ -266,8 +341,10 @@ export class ContainerService {
     c.state = { ...c.state, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: proc.pid, ExitCode: 0, Error: "", StartedAt: nowRfc3339() };
     c.networkSettings = network;
     this.store.saveState(c);
-    this.track(c, keeper, proc.pid, Date.now(), proc.exited);
+    const startedAtMs = Date.now();
+    this.track(c, keeper, proc.pid, startedAtMs, proc.exited);
     this.publish(c, "start");
+    for (const listener of this.runStartListeners) listener(c, startedAtMs, false);
     await this.bindStdin(c, keeper);
   }
 
@@ -517,7 +594,8 @@ export class ContainerService {
 
   // ---- remove, prune ----
 
-  async remove(ref: string, force: boolean): Promise<void> {
+  /** `removeVolumes` (`rm -v`): the container's anonymous volumes go too, unless another container uses them. */
+  async remove(ref: string, force: boolean, removeVolumes = false): Promise<void> {
     const id = this.get(ref).id;
     await this.locks.run(id, async () => {
       const c = this.store.get(id);
@@ -538,6 +616,7 @@ export class ContainerService {
         const last = this.store.get(id) ?? c;
         await this.deps.images.graphDriver.remove(id);
         rmSync(this.containerDir(id), { recursive: true, force: true });
+        await releaseVolumes(this.deps.volumes, id, last.mounts, removeVolumes);
         this.store.delete(id);
         await this.hubs.get(id)?.endRun();
         this.hubs.delete(id);
@@ -550,8 +629,9 @@ export class ContainerService {
     });
   }
 
+  /** `--rm`: the container and its anonymous volumes, as docker does. */
   private removeInBackground(id: string): void {
-    const p = this.remove(id, true)
+    const p = this.remove(id, true, true)
       .catch((err) => {
         if (!(err instanceof NotFoundError)) log.warn("auto-removing a container failed", { id, error: String(err) });
       })
@@ -665,7 +745,9 @@ export class ContainerService {
     c.state = { ...c.state, Status: paused ? "paused" : "running", Running: true, Paused: paused, Restarting: false, Dead: false, Pid: record.pid, Error: "" };
     if (c.state.StartedAt === ZERO_TIME) c.state.StartedAt = rfc3339Nano(record.startedNs);
     this.store.saveState(c);
-    this.track(c, keeper, record.pid, Number(record.startedNs / 1_000_000n), keeper.wait(c.id));
+    const startedAtMs = Number(record.startedNs / 1_000_000n);
+    this.track(c, keeper, record.pid, startedAtMs, keeper.wait(c.id));
+    for (const listener of this.runStartListeners) listener(c, startedAtMs, true);
     await this.networks.adopt(c).catch((err: unknown) => log.warn("publishing an adopted container's ports failed", { id: c.id, error: String(err) }));
     await this.bindStdin(c, keeper);
     log.info("container adopted", { id: c.id, pid: record.pid });

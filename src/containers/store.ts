@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
-import type { ContainerConfig, ContainerRecord, ContainerState, HostConfig, NetworkingConfig, NetworkSettings } from "./types";
+import type { MountEntry } from "../volumes/mount-spec";
+import type { ContainerConfig, ContainerRecord, ContainerState, HealthState, HostConfig, NetworkingConfig, NetworkSettings } from "./types";
 
 interface Row {
   id: string;
@@ -13,6 +14,7 @@ interface Row {
   manually_stopped: number;
   network_settings: string;
   networking_config: string;
+  mounts: string;
 }
 
 function fromRow(row: Row): ContainerRecord {
@@ -28,6 +30,7 @@ function fromRow(row: Row): ContainerRecord {
     manuallyStopped: row.manually_stopped !== 0,
     networkSettings: JSON.parse(row.network_settings) as NetworkSettings,
     networkingConfig: JSON.parse(row.networking_config) as NetworkingConfig,
+    mounts: JSON.parse(row.mounts) as MountEntry[],
   };
 }
 
@@ -39,10 +42,10 @@ export class ContainerStore {
   insert(c: ContainerRecord): void {
     this.db
       .query(
-        `INSERT INTO containers (id, name, image_id, created, config, host_config, state, restart_count, manually_stopped, network_settings, networking_config)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO containers (id, name, image_id, created, config, host_config, state, restart_count, manually_stopped, network_settings, networking_config, mounts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.id, c.name, c.imageId, c.created, JSON.stringify(c.config), JSON.stringify(c.hostConfig), JSON.stringify(c.state), c.restartCount, c.manuallyStopped ? 1 : 0, JSON.stringify(c.networkSettings), JSON.stringify(c.networkingConfig));
+      .run(c.id, c.name, c.imageId, c.created, JSON.stringify(c.config), JSON.stringify(c.hostConfig), JSON.stringify(c.state), c.restartCount, c.manuallyStopped ? 1 : 0, JSON.stringify(c.networkSettings), JSON.stringify(c.networkingConfig), JSON.stringify(c.mounts));
   }
 
   /** Persist the mutable parts of a record: state, restart bookkeeping, network settings. */
@@ -50,6 +53,11 @@ export class ContainerStore {
     this.db
       .query("UPDATE containers SET state = ?, restart_count = ?, manually_stopped = ?, network_settings = ? WHERE id = ?")
       .run(JSON.stringify(c.state), c.restartCount, c.manuallyStopped ? 1 : 0, JSON.stringify(c.networkSettings), c.id);
+  }
+
+  /** Only `State.Health`: the healthcheck writes it while the service saves the rest of the state. */
+  saveHealth(id: string, health: HealthState): void {
+    this.db.query("UPDATE containers SET state = json_set(state, '$.Health', json(?)) WHERE id = ?").run(JSON.stringify(health), id);
   }
 
   rename(id: string, name: string): void {

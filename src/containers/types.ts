@@ -1,5 +1,7 @@
 import type { PortBindingsMap } from "../../drivers/network/portmap";
 import type { EndpointSettingsRequest, NetworkSettings } from "../networks/service";
+import type { HealthConfig } from "../registry/types";
+import type { ApiMount, MountEntry } from "../volumes/mount-spec";
 
 /**
  * The container as the Docker API describes it (`Config`, `HostConfig`, `State`) and as the store keeps it.
@@ -28,6 +30,7 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthConfig;
 }
 
 export interface RestartPolicy {
@@ -41,14 +44,8 @@ export interface Ulimit {
   Hard: number;
 }
 
-export interface MountRequest {
-  Type: "bind" | "volume" | "tmpfs" | "npipe" | "cluster" | "image";
-  Source?: string;
-  Target: string;
-  ReadOnly?: boolean;
-  BindOptions?: { Propagation?: string; CreateMountpoint?: boolean };
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
-}
+/** `HostConfig.Mounts[]` (`--mount`). */
+export type MountRequest = ApiMount;
 
 /** The HostConfig fields this engine acts on; anything else the client sends is kept and echoed back. */
 export interface HostConfig {
@@ -85,6 +82,7 @@ export interface HostConfig {
   BlkioWeight: number;
   Ulimits: Ulimit[] | null;
   Mounts?: MountRequest[];
+  VolumesFrom?: string[] | null;
   OomKillDisable: boolean;
   PortBindings?: PortBindingsMap;
   PublishAllPorts?: boolean;
@@ -109,6 +107,22 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Only for a container with a healthcheck. */
+  Health?: HealthState;
+}
+
+/** `State.Health`: the healthcheck's verdict and its last results. */
+export interface HealthState {
+  Status: "starting" | "healthy" | "unhealthy";
+  FailingStreak: number;
+  Log: HealthLogEntry[];
+}
+
+export interface HealthLogEntry {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
 }
 
 /** Docker's zero time, which it reports for "never". */
@@ -137,6 +151,8 @@ export interface ContainerRecord {
   manuallyStopped: boolean;
   networkSettings: NetworkSettings;
   networkingConfig: NetworkingConfig;
+  /** Every mount, resolved at create: volumes by name (anonymous ones named then), `--volumes-from` copied in. */
+  mounts: MountEntry[];
 }
 
 export function initialState(): ContainerState {

@@ -2,7 +2,7 @@
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../../drivers/exec/spec";
 import { humanDuration } from "../util/duration";
 import { etcFilePaths } from "./etc-files";
-import { containerMounts, type MountPoint } from "./mounts";
+import type { MountPoint } from "../volumes/mount-spec";
 import { commandLine, ZERO_TIME, type ContainerRecord } from "./types";
 
 export interface ViewContext {
@@ -10,12 +10,10 @@ export interface ViewContext {
   logPath: string;
   driver: string;
   execIds: string[];
+  /** The container's `Mounts` (mounts.ts mountPointsOf). */
+  mounts: MountPoint[];
   /** Size of the RW layer and of the whole root filesystem, when asked for. */
   sizes?: { rw: number; rootFs: number };
-}
-
-export function mountPoints(c: ContainerRecord): MountPoint[] {
-  return containerMounts(c.hostConfig).flatMap((m) => (m.point ? [m.point] : []));
 }
 
 function networkSettings(c: ContainerRecord): Record<string, unknown> {
@@ -82,7 +80,7 @@ export function inspectView(c: ContainerRecord, v: ViewContext): Record<string, 
     },
     GraphDriver: { Data: null, Name: v.driver },
     ...(v.sizes ? { SizeRw: v.sizes.rw, SizeRootFs: v.sizes.rootFs } : {}),
-    Mounts: mountPoints(c),
+    Mounts: v.mounts,
     Config: c.config,
     NetworkSettings: networkSettings(c),
   };
@@ -94,6 +92,7 @@ export function statusText(c: ContainerRecord, nowMs = Date.now()): string {
   const since = (t: string) => humanDuration(Math.max(0, nowMs - Date.parse(t)));
   switch (s.Status) {
     case "running":
+      if (s.Health) return `Up ${since(s.StartedAt)} (${s.Health.Status === "starting" ? "health: starting" : s.Health.Status})`;
       return `Up ${since(s.StartedAt)}`;
     case "paused":
       return `Up ${since(s.StartedAt)} (Paused)`;
@@ -115,7 +114,7 @@ function commandText(c: ContainerRecord): string {
   return commandLine(c.config).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'"'"'`)}'`)).join(" ");
 }
 
-export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes">): Record<string, unknown> {
+export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes" | "mounts">): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -130,6 +129,6 @@ export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes">): 
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
     NetworkSettings: { Networks: c.networkSettings.Networks },
-    Mounts: mountPoints(c),
+    Mounts: v.mounts,
   };
 }

@@ -206,6 +206,24 @@ export class ImageGraph {
     return this.db.query("SELECT * FROM layers").all() as LayerRow[];
   }
 
+  /**
+   * Every content-store digest the database points at: layer blobs, image configs (an image's id is its config's
+   * digest), manifests pushed or pulled, the digests pinned by `repo@digest` references, and the images the build
+   * cache names. Whatever else is in the content store is garbage.
+   */
+  referencedDigests(): Set<string> {
+    const rows = this.db
+      .query(
+        `SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL
+         UNION SELECT id FROM images
+         UNION SELECT manifest_digest FROM image_manifests
+         UNION SELECT substr(name, instr(name, '@') + 1) FROM image_refs WHERE kind = 'digest'
+         UNION SELECT image_id FROM build_cache`,
+      )
+      .all() as { d: string }[];
+    return new Set(rows.map((r) => r.d));
+  }
+
   /** Images whose parent is this one (docker refuses to delete those without force). */
   children(id: string): string[] {
     return (this.db.query("SELECT id FROM images WHERE parent = ?").all(id) as { id: string }[]).map((r) => r.id);

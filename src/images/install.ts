@@ -1,13 +1,21 @@
 import { createGraphDriver } from "../../drivers/graph";
 import { imageRoutes } from "../api/routes/images";
 import type { ServiceInstaller } from "../daemon/daemon";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { log } from "../util/log";
 import { ProgressWriter } from "./progress";
 import { ImageService } from "./service";
 
 /** Wire the image service into the daemon: GraphDriver, ImageGraph, jobs, routes, `docker info` figures. */
 export const installImages: ServiceInstaller = async (ctx) => {
-  const driver = createGraphDriver(ctx.config.storageDriver, ctx.dataRoot.graphHome(ctx.config.storageDriver === "overlay2" ? "overlay" : ctx.config.storageDriver));
+  const home = ctx.dataRoot.graphHome(ctx.config.storageDriver === "overlay2" ? "overlay" : ctx.config.storageDriver);
+  const driver = createGraphDriver(ctx.config.storageDriver, home);
+  // init() destroys directories in the driver's home that are no snapshot (no metadata, a half-made one): say which.
+  const before = entriesOf(home);
   await driver.init();
+  const after = new Set(entriesOf(home));
+  for (const name of before) if (!after.has(name)) log.info("removed a graph driver directory that holds no snapshot", { dir: join(home, name) });
   const images = new ImageService(ctx, driver);
   ctx.images = images;
   const { engine } = ctx;
@@ -37,10 +45,15 @@ export const installImages: ServiceInstaller = async (ctx) => {
   ctx.routers.push(imageRoutes(engine, images));
   ctx.system.contribute({
     info: () => ({ Images: images.graph.count(), Driver: driver.name === "overlay" ? "overlay2" : driver.name, DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]] }),
-    diskUsage: async () => {
-      const list = images.graph.list();
-      return { LayersSize: list.reduce((n, i) => n + i.size, 0), Images: list.map((i) => images.summary(i)) };
+    diskUsage: async (types) => {
+      if (types.length > 0 && !types.includes("image")) return {};
+      return { LayersSize: images.graph.allLayers().reduce((n, l) => n + l.size, 0), Images: images.diskUsage() };
     },
   });
   ctx.onReady(() => images.reconcile((key) => ctx.isContainerSnapshot(key)));
 };
+
+/** The names in a directory, dot entries (the driver's own bookkeeping) left out. */
+function entriesOf(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((name) => !name.startsWith(".")) : [];
+}

@@ -46,6 +46,7 @@ export class ImageService implements ImageLookup {
   private readonly puller: Puller;
   private readonly pusher: Pusher;
   private usage: ImageUsage = () => null;
+  private containerCount: (imageId: string) => number = () => 0;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -65,6 +66,11 @@ export class ImageService implements ImageLookup {
 
   setUsage(usage: ImageUsage): void {
     this.usage = usage;
+  }
+
+  /** How many containers use an image (`system df`); the container service answers. */
+  setContainerCount(count: (imageId: string) => number): void {
+    this.containerCount = count;
   }
 
   /**
@@ -92,6 +98,13 @@ export class ImageService implements ImageLookup {
       }
     }
     for (const chainId of known) if (!this.graphDriver.exists(chainId)) log.error("layer snapshot missing from the graph driver", { chainId });
+    // Blobs of a pull, load or commit that died before its image was recorded, and of images removed meanwhile.
+    const referenced = this.graph.referencedDigests();
+    for (const digest of this.content.list()) {
+      if (referenced.has(digest)) continue;
+      this.content.delete(digest);
+      log.info("removed unreferenced blob", { digest });
+    }
     for (const name of readdirSync(this.ctx.dataRoot.tmp)) rmSync(`${this.ctx.dataRoot.tmp}/${name}`, { recursive: true, force: true });
   }
 
@@ -189,9 +202,12 @@ export class ImageService implements ImageLookup {
       out.push({ Untagged: familiarString(parseReference(r.name)) });
     }
     if (user) return out; // forced removal of names only; the container keeps the image
+    const blobs = [...this.graph.manifestsOf(image.id).map((m) => m.manifest_digest), ...image.layers.flatMap((chainId) => this.graph.layer(chainId)?.blob_digest ?? [])];
     const orphanLayers = this.graph.deleteImage(image.id);
     out.push({ Deleted: image.id });
     this.content.delete(image.id);
+    const referenced = this.graph.referencedDigests();
+    for (const digest of blobs) if (!referenced.has(digest)) this.content.delete(digest);
     if (!noprune) {
       for (const chainId of orphanLayers) {
         const row = chainId;
@@ -206,17 +222,46 @@ export class ImageService implements ImageLookup {
     return out;
   }
 
+  /**
+   * Remove unused images (only untagged ones when `danglingOnly`). An image with children (a commit or build step
+   * made from it) stays while they do; once they are removed it is looked at again. SpaceReclaimed counts the
+   * layers that went.
+   */
   async prune(danglingOnly: boolean): Promise<{ ImagesDeleted: DeleteResponseItem[]; SpaceReclaimed: number }> {
     const deleted: DeleteResponseItem[] = [];
-    let reclaimed = 0;
-    for (const image of this.graph.list()) {
-      const dangling = image.repoTags.length === 0;
-      if ((danglingOnly && !dangling) || this.usage(image.id)) continue;
-      const items = await this.remove(image.id, true, false).catch(() => []);
-      if (items.some((i) => "Deleted" in i)) reclaimed += image.size;
-      deleted.push(...items);
+    const layerBytes = () => this.graph.allLayers().reduce((n, l) => n + l.size, 0);
+    const before = layerBytes();
+    const tried = new Set<string>();
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const image of this.graph.list()) {
+        const dangling = image.repoTags.length === 0;
+        if (tried.has(image.id) || (danglingOnly && !dangling) || this.usage(image.id) || this.graph.children(image.id).length > 0) continue;
+        tried.add(image.id);
+        const items = await this.remove(image.id, true, false).catch((err: unknown) => {
+          log.debug("image prune kept an image", { image: image.id, reason: String(err) });
+          return [];
+        });
+        if (items.some((i) => "Deleted" in i)) progress = true;
+        deleted.push(...items);
+      }
     }
-    return { ImagesDeleted: deleted, SpaceReclaimed: reclaimed };
+    if (deleted.length > 0) this.ctx.engine.events.publish("image", "prune", "", { reclaimed: String(Math.max(0, before - layerBytes())) });
+    return { ImagesDeleted: deleted, SpaceReclaimed: Math.max(0, before - layerBytes()) };
+  }
+
+  /**
+   * `system df`'s images: each with the bytes it shares with other images (layers more than one image uses) and
+   * the number of containers using it.
+   */
+  diskUsage(): Record<string, unknown>[] {
+    const images = this.graph.list();
+    const users = new Map<string, number>();
+    for (const image of images) for (const chainId of new Set(image.layers)) users.set(chainId, (users.get(chainId) ?? 0) + 1);
+    return images.map((image) => {
+      const shared = [...new Set(image.layers)].reduce((n, chainId) => n + ((users.get(chainId) ?? 0) > 1 ? (this.graph.layer(chainId)?.size ?? 0) : 0), 0);
+      return { ...this.summary(image), SharedSize: shared, Containers: this.containerCount(image.id) };
+    });
   }
 
   /** docker images / inspect shapes. */

@@ -116,4 +116,6 @@ export const MIGRATIONS: string[] = [
      usage_count INTEGER NOT NULL DEFAULT 1
    );
    CREATE INDEX build_cache_image ON build_cache(image_id);`,
+  // A container's mounts as resolved at create (anonymous volumes named), for every start, inspect and removal.
+  `ALTER TABLE containers ADD COLUMN mounts TEXT NOT NULL DEFAULT '[]';`,
 ];

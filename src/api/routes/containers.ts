@@ -4,6 +4,8 @@ import { streamContentType } from "../../containers/io/stdcopy";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../containers/io/detach-keys";
 import type { CreateRequest } from "../../containers/create-config";
 import type { ExecService } from "../../containers/exec";
+import type { CommitRequest, ContainerFiles } from "../../containers/files";
+import { encodePathStat } from "../../archive/copy";
 import { selectContainers } from "../../containers/list";
 import { logStream } from "../../containers/logs/follow";
 import { rotationOf } from "../../containers/logs/options";
@@ -61,7 +63,25 @@ function streamingResponse(produce: (emit: (text: string | Uint8Array) => void, 
   return new Response(body, { headers: { "Content-Type": contentType } });
 }
 
-export function containerRoutes(engine: Engine, containers: ContainerService, execs: ExecService, images: ImageLookup, cgroups: CgroupManager): ApiHono {
+const PATH_STAT_HEADER = "X-Docker-Container-Path-Stat";
+/** How much of a refused upload is read before the connection is given up. */
+const UNREAD_BODY_LIMIT = 64 * 1024 * 1024;
+
+/** Read and drop up to `limit` bytes of a request body nobody consumed (or the rest of a partly read one). */
+async function drain(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
+  if (body.locked) return;
+  let read = 0;
+  try {
+    for await (const chunk of body) {
+      read += chunk.length;
+      if (read > limit) return;
+    }
+  } catch {
+    // The client went away: nothing to drain.
+  }
+}
+
+export function containerRoutes(engine: Engine, containers: ContainerService, execs: ExecService, files: ContainerFiles, images: ImageLookup, cgroups: CgroupManager): ApiHono {
   const r = newRouter();
   const driverName = images.graphDriver.name === "overlay" ? "overlay2" : images.graphDriver.name;
 
@@ -93,10 +113,11 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
           }
         },
         find: (ref) => containers.find(ref),
+        mountsOf: (ctr) => containers.mountPoints(ctr),
       },
     );
     const withSize = bool(c.req.query("size"));
-    return c.json(await Promise.all(list.map(async (ctr) => summaryView(ctr, withSize ? { sizes: await sizes(ctr) } : {}))));
+    return c.json(await Promise.all(list.map(async (ctr) => summaryView(ctr, { mounts: containers.mountPoints(ctr), ...(withSize ? { sizes: await sizes(ctr) } : {}) }))));
   });
 
   r.post("/containers/prune", async (c) => {
@@ -122,6 +143,7 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
         logPath: containers.logPath(ctr.id),
         driver: driverName,
         execIds: execs.idsOf(ctr.id),
+        mounts: containers.mountPoints(ctr),
         ...(bool(c.req.query("size")) ? { sizes: await sizes(ctr) } : {}),
       }),
     );
@@ -171,7 +193,7 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
 
   r.delete("/containers/:id", async (c) => {
     if (bool(c.req.query("link"))) throw new InvalidParameterError("links are not supported");
-    await engine.run("container.remove", { id: c.req.param("id"), force: bool(c.req.query("force")) });
+    await engine.run("container.remove", { id: c.req.param("id"), force: bool(c.req.query("force")), volumes: bool(c.req.query("v")) });
     return c.body(null, 204);
   });
 
@@ -217,6 +239,71 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
     return streamingResponse(async (emit, signal) => {
       for await (const chunk of logStream({ ...options, signal })) emit(chunk);
     }, streamContentType(ctr.config.Tty, c.env.apiVersion));
+  });
+
+  // Hono answers HEAD with the GET route (and drops the body): the stat alone, no archive holding the tree open.
+  r.get("/containers/:id/archive", async (c) => {
+    if (c.req.method === "HEAD") {
+      const stat = await files.stat(c.req.param("id"), c.req.query("path") ?? "");
+      return new Response(null, { headers: { "Content-Type": "application/x-tar", [PATH_STAT_HEADER]: encodePathStat(stat) } });
+    }
+    const { stat, tar } = await files.archive(c.req.param("id"), c.req.query("path") ?? "");
+    return new Response(tar, { headers: { "Content-Type": "application/x-tar", [PATH_STAT_HEADER]: encodePathStat(stat) } });
+  });
+
+  r.put("/containers/:id/archive", async (c) => {
+    const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+    try {
+      await engine.run("container.extract", {
+        id: c.req.param("id"),
+        path: c.req.query("path") ?? "",
+        body,
+        noOverwriteDirNonDir: bool(c.req.query("noOverwriteDirNonDir")),
+        copyUIDGID: bool(c.req.query("copyUIDGID")),
+      });
+    } catch (err) {
+      // Refused before the archive was read (404, 403): read what the client is still sending, so that it gets
+      // to read the answer instead of failing on a closed connection (as Go's server drains a small body).
+      await drain(body, UNREAD_BODY_LIMIT);
+      throw err;
+    }
+    return c.body(null, 200);
+  });
+
+  r.get("/containers/:id/changes", async (c) => c.json(await files.changes(c.req.param("id"))));
+
+  r.get("/containers/:id/export", async (c) => {
+    const headers = { "Content-Type": "application/x-tar" };
+    // A HEAD (answered by this route) must not start an export nobody will read.
+    if (c.req.method === "HEAD") {
+      containers.get(c.req.param("id"));
+      return new Response(null, { headers });
+    }
+    return new Response(await files.export(c.req.param("id")), { headers });
+  });
+
+  r.post("/commit", async (c) => {
+    const text = await c.req.text();
+    let config: CommitRequest["config"] = null;
+    if (text.trim() !== "") {
+      try {
+        config = JSON.parse(text) as CommitRequest["config"];
+      } catch {
+        throw new InvalidParameterError("invalid JSON in the request body");
+      }
+    }
+    const pause = c.req.query("pause");
+    const result = await engine.run("container.commit", {
+      container: c.req.query("container") ?? "",
+      repo: c.req.query("repo") || undefined,
+      tag: c.req.query("tag") || undefined,
+      comment: c.req.query("comment") || undefined,
+      author: c.req.query("author") || undefined,
+      pause: pause === undefined || pause === "" || bool(pause),
+      changes: c.req.queries("changes") ?? [],
+      config,
+    });
+    return c.json(result, 201);
   });
 
   r.get("/containers/:id/top", async (c) => {

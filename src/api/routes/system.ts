@@ -73,7 +73,8 @@ function matchesEvent(e: EngineEvent, f: Filters): boolean {
   };
   return (
     want("type", e.Type) &&
-    want("event", e.Action) &&
+    // `health_status: healthy`, `exec_start: sh` match the filter `event=health_status` / `event=exec_start`.
+    want("event", e.Action, e.Action.split(":")[0]) &&
     want(e.Type, e.Actor.ID, e.Actor.Attributes.name) &&
     want("container", e.Type === "container" ? e.Actor.ID : undefined, e.Type === "container" ? e.Actor.Attributes.name : undefined) &&
     want("image", e.Actor.Attributes.image, e.Type === "image" ? e.Actor.ID : undefined) &&

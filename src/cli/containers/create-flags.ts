@@ -1,6 +1,7 @@
 /** `run`/`create` flags → the body of `POST /containers/create`, as the docker CLI builds it. */
 import { readFileSync } from "node:fs";
 import { bool, list, str, type FlagSpec, type FlagValues } from "./argv";
+import { parseDuration, parseMountFlag } from "./mount-flag";
 
 export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: "interactive", short: "i", kind: "bool" },
@@ -46,6 +47,15 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: "sysctl", kind: "list" },
   { name: "tmpfs", kind: "list" },
   { name: "volume", short: "v", kind: "list" },
+  { name: "mount", kind: "list" },
+  { name: "volumes-from", kind: "list" },
+  { name: "health-cmd", kind: "string" },
+  { name: "health-interval", kind: "string" },
+  { name: "health-timeout", kind: "string" },
+  { name: "health-retries", kind: "string" },
+  { name: "health-start-period", kind: "string" },
+  { name: "health-start-interval", kind: "string" },
+  { name: "no-healthcheck", kind: "bool" },
   { name: "group-add", kind: "list" },
   { name: "shm-size", kind: "string" },
   { name: "log-driver", kind: "string" },
@@ -131,6 +141,43 @@ function ulimits(specs: string[]): { Name: string; Soft: number; Hard: number }[
   });
 }
 
+/** `--health-*` and `--no-healthcheck` → `Config.Healthcheck` (undefined: the image's applies). */
+function healthcheck(flags: FlagValues): Record<string, unknown> | undefined {
+  const cmd = str(flags["health-cmd"]);
+  const durations = { Interval: "health-interval", Timeout: "health-timeout", StartPeriod: "health-start-period", StartInterval: "health-start-interval" } as const;
+  const retries = str(flags["health-retries"]);
+  const given = cmd !== undefined || retries !== undefined || Object.values(durations).some((name) => str(flags[name]) !== undefined);
+  if (bool(flags["no-healthcheck"])) {
+    if (given) throw new UsageError("--no-healthcheck conflicts with --health-* options");
+    return { Test: ["NONE"] };
+  }
+  if (!given) return undefined;
+  const out: Record<string, unknown> = { Test: cmd === undefined ? [] : ["CMD-SHELL", cmd] };
+  for (const [field, name] of Object.entries(durations)) {
+    const text = str(flags[name]);
+    if (text === undefined) continue;
+    const ns = parseDuration(text, name);
+    if (ns < 0) throw new UsageError(`--${name} cannot be negative`);
+    out[field] = ns;
+  }
+  if (retries !== undefined) {
+    if (!/^\d+$/.test(retries)) throw new UsageError(`invalid argument "${retries}" for "--health-retries" flag`);
+    out.Retries = Number(retries);
+  }
+  return out;
+}
+
+/** `-v`: a host path or volume name before the colon goes to Binds; a lone container path is an anonymous volume. */
+function volumeFlags(specs: string[]): { binds: string[]; volumes: Record<string, Record<string, never>> } {
+  const binds: string[] = [];
+  const volumes: Record<string, Record<string, never>> = {};
+  for (const spec of specs) {
+    if (spec.includes(":")) binds.push(spec);
+    else volumes[spec] = {};
+  }
+  return { binds, volumes };
+}
+
 export interface CreateBody {
   body: Record<string, unknown>;
   name: string | undefined;
@@ -159,6 +206,8 @@ export function createBody(flags: FlagValues, image: string, cmd: string[], deta
   const shm = str(flags["shm-size"]);
   const aliases = list(flags["network-alias"]);
   const ip = str(flags.ip);
+  const volumes = volumeFlags(list(flags.volume));
+  const health = healthcheck(flags);
   const tmpfs: Record<string, string> = {};
   for (const t of list(flags.tmpfs)) {
     const colon = t.indexOf(":");
@@ -181,10 +230,14 @@ export function createBody(flags: FlagValues, image: string, cmd: string[], deta
     WorkingDir: str(flags.workdir) ?? "",
     Entrypoint: entrypoint === undefined ? null : [entrypoint],
     Labels: keyValues(list(flags.label), "label"),
+    Volumes: volumes.volumes,
+    ...(health ? { Healthcheck: health } : {}),
     ...(str(flags["stop-signal"]) ? { StopSignal: str(flags["stop-signal"]) } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: Number(stopTimeout) } : {}),
     HostConfig: {
-      Binds: list(flags.volume).length > 0 ? list(flags.volume) : null,
+      Binds: volumes.binds.length > 0 ? volumes.binds : null,
+      Mounts: list(flags.mount).map(parseMountFlag),
+      VolumesFrom: list(flags["volumes-from"]).length > 0 ? list(flags["volumes-from"]) : null,
       LogConfig: { Type: str(flags["log-driver"]) ?? "", Config: keyValues(list(flags["log-opt"]), "log-opt") },
       NetworkMode: network,
       PortBindings: portBindings,
