@@ -132,6 +132,24 @@ describe("published ports", () => {
   }, 60_000);
 });
 
+describe("legacy links", () => {
+  test("--link on the default bridge: hosts entry and docker's environment variables", async () => {
+    expect((await e.docker(["run", "-d", "--name", "db", "-e", "SECRET=s3", "--expose", "5432", e.busybox, "sleep", "60"])).exitCode).toBe(0);
+    const ip = await ipOf("db", "bridge");
+    const r = await e.docker(["run", "--rm", "--name", "client", "--link", "db:dbalias", e.busybox, "sh", "-c", "env | grep ^DBALIAS_ | sort; grep dbalias /etc/hosts; ping -c1 -W2 dbalias >/dev/null && echo reachable"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("DBALIAS_NAME=/client/dbalias\n");
+    expect(r.stdout).toContain(`DBALIAS_PORT=tcp://${ip}:5432\n`);
+    expect(r.stdout).toContain(`DBALIAS_PORT_5432_TCP_ADDR=${ip}\n`);
+    expect(r.stdout).toContain("DBALIAS_ENV_SECRET=s3\n");
+    expect(r.stdout).toContain(`${ip}\tdbalias db\n`);
+    expect(r.stdout).toContain("reachable\n");
+    const stopped = await e.docker(["run", "--rm", "--link", "nosuch:x", e.busybox, "true"]);
+    expect(stopped.exitCode).not.toBe(0);
+    await e.docker(["rm", "-f", "db"]);
+  }, 60_000);
+});
+
 describe("modes and addressing", () => {
   test("--network none has only lo; --network host sees the host's interfaces", async () => {
     expect((await e.docker(["run", "--rm", "--network", "none", e.busybox, "ls", "/sys/class/net"])).stdout).toBe("lo\n");

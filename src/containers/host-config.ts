@@ -10,6 +10,7 @@ import { parseSecurityOpts } from "./security";
 import { parseLogConfig } from "./logs/options";
 import { checkSysctls } from "./sysctls";
 import type { HostConfig, RestartPolicy } from "./types";
+import { parseLinks } from "./links";
 
 const MIN_MEMORY = 6 * 1024 * 1024;
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -131,6 +132,8 @@ export function normalizeHostConfig(raw: Partial<HostConfig> | undefined, host: 
   checkCapabilities(h.CapDrop);
   parseSecurityOpts(h.SecurityOpt ?? []);
   checkSysctls(h.Sysctls ?? {}, h.NetworkMode);
+  if (parseLinks(h.Links).length > 0 && !["default", "bridge"].includes(h.NetworkMode))
+    throw new InvalidParameterError("conflicting options: legacy links (--link) are only supported on the default bridge network");
   parseMounts({ Binds: h.Binds, Mounts: h.Mounts ?? null, Tmpfs: h.Tmpfs ?? null });
   for (const spec of h.VolumesFrom ?? []) parseVolumesFrom(spec);
   return h;

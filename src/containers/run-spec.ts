@@ -77,6 +77,8 @@ export interface RunSpecInput {
   cgroupProcs: string[];
   /** cgroup namespaces are private on v2 hosts (docker's default there), shared with the host on v1. */
   cgroupNamespace: "private" | "host";
+  /** Variables of legacy links (ALIAS_PORT_80_TCP, ...), before the container's own. */
+  linkEnv?: string[];
 }
 
 export function containerSpec(input: RunSpecInput): ContainerSpec {
@@ -88,7 +90,7 @@ export function containerSpec(input: RunSpecInput): ContainerSpec {
   const spec: ContainerSpec = {
     rootfs: input.rootfs,
     args: commandLine(c),
-    env: processEnv(c, user.home),
+    env: [...(input.linkEnv ?? []), ...processEnv(c, user.home)],
     cwd: c.WorkingDir || "/",
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     capabilities: security.capabilities,

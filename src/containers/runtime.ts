@@ -16,6 +16,7 @@ import type { ContainerNetworks } from "./network";
 import { cgroupResources, containerSpec } from "./run-spec";
 import type { ContainerRecord, NetworkSettings } from "./types";
 import { resolveUser } from "./user";
+import { linkEnv, linkHostEntries, resolveLinks, type LinkTarget } from "./links";
 
 export interface RuntimeDeps {
   graphDriver: GraphDriver;
@@ -25,6 +26,8 @@ export interface RuntimeDeps {
   cgroupNamespace: "private" | "host";
   containerDir(id: string): string;
   logPath(id: string): string;
+  /** By name or id: the targets of legacy links. */
+  findContainer(ref: string): ContainerRecord | null;
 }
 
 export interface LaunchedRun {
@@ -52,7 +55,9 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
     const user = resolveUser(rootfs, c.config.User, c.hostConfig.GroupAdd ?? []);
     // Volumes are acquired with the image's content in place: an empty one gets it (copy-up).
     const mounts = await launchMounts(deps.volumes, c.id, c.mounts, rootfs);
+    const links = resolveLinks(c, deps.findContainer);
     const spec = containerSpec({
+      linkEnv: linkEnv(c.name, links),
       record: c,
       rootfs,
       mounts,
@@ -67,7 +72,7 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
       beforeRelease: async (pid) => {
         attached = true;
         network = await networks.attach(c, pid);
-        writeOwnAddress(c, network, dir);
+        writeOwnAddress(c, network, dir, links);
       },
     });
     return { process, network: network! };
@@ -108,10 +113,10 @@ export async function teardownRun(c: ContainerRecord, deps: RuntimeDeps, network
 }
 
 /** The container's own address in its /etc/hosts (written in place: the file is bind-mounted by inode). */
-function writeOwnAddress(c: ContainerRecord, network: NetworkSettings, dir: string): void {
+function writeOwnAddress(c: ContainerRecord, network: NetworkSettings, dir: string, links: readonly LinkTarget[]): void {
   if (c.hostConfig.NetworkMode === "host") return;
   const ip = network.IPAddress || Object.values(network.Networks).find((n) => n.IPAddress)?.IPAddress;
   if (!ip) return;
   const names = [c.config.Domainname ? `${c.config.Hostname}.${c.config.Domainname} ${c.config.Hostname}` : c.config.Hostname];
-  writeFileSync(etcFilePaths(dir).hosts, hostsFileFor(c.hostConfig.ExtraHosts ?? [], { ip, names }));
+  writeFileSync(etcFilePaths(dir).hosts, hostsFileFor([...(c.hostConfig.ExtraHosts ?? []), ...linkHostEntries(links)], { ip, names }));
 }

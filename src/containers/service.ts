@@ -45,6 +45,7 @@ import { Waiters, type WaitResult } from "./waiters";
 import { KeyedLock } from "./keyed-lock";
 import { acquireVolumes, mountPointsOf, releaseVolumes, requestedMounts, volumesFromMounts, type VolumeAccess } from "./mounts";
 import type { MountPoint } from "../volumes/mount-spec";
+import { TIMED_OUT, withTimeout } from "../util/timeout";
 
 export interface ContainerServiceDeps {
   db: Database;
@@ -135,6 +136,7 @@ export class ContainerService {
       cgroupNamespace: deps.cgroups.version === "2" ? "private" : "host",
       containerDir: (id) => deps.dataRoot.container(id),
       logPath: (id) => this.logPath(id),
+      findContainer: (ref) => this.find(ref),
     };
     mkdirSync(deps.dataRoot.containers, { recursive: true, mode: 0o710 });
   }
@@ -404,7 +406,7 @@ export class ContainerService {
     // Everything else in the container dies with its init (the pid namespace); make sure of it before draining.
     await this.deps.cgroups.kill(id, SIGKILL).catch(() => 0);
     const hub = this.hubs.get(id);
-    if (hub) await Promise.race([hub.outputEnded(), Bun.sleep(OUTPUT_DRAIN_MS)]);
+    if (hub) await withTimeout(hub.outputEnded(), OUTPUT_DRAIN_MS);
     const oomKilled = this.deps.cgroups.oomKilled(id);
     const c = this.store.get(id);
     if (c) await teardownRun(c, this.runtime).catch((err) => log.warn("releasing a stopped container's resources failed", { id, error: String(err) }));
@@ -495,7 +497,7 @@ export class ContainerService {
       this.publish(c, "kill", { signal: String(signal) });
       await run.kill(signal);
       if (timeoutS < 0) return run.finished;
-      const stopped = await Promise.race([run.finished.then(() => true), Bun.sleep(timeoutS * 1000).then(() => false)]);
+      const stopped = (await withTimeout(run.finished, timeoutS * 1000)) !== TIMED_OUT;
       if (stopped) return;
     }
     this.publish(c, "kill", { signal: String(SIGKILL) });
@@ -758,7 +760,7 @@ export class ContainerService {
     if (found && found.record.state !== "exited") {
       // A process that never got going (its daemon died during the start) is not adopted.
       await found.keeper.kill(c.id, SIGKILL);
-      await Promise.race([found.keeper.wait(c.id).catch(() => {}), Bun.sleep(ABANDONED_START_WAIT_MS)]);
+      await withTimeout(found.keeper.wait(c.id).catch(() => {}), ABANDONED_START_WAIT_MS);
     }
     if (c.state.Running) await this.deps.cgroups.kill(c.id, SIGKILL).catch(() => 0);
     await teardownRun(c, this.runtime).catch((err) => log.warn("cleaning up after a stopped container failed", { id: c.id, error: String(err) }));
@@ -824,6 +826,8 @@ export class ContainerService {
       [...this.runs.entries()].map(([id, run]) => {
         const c = this.store.get(id);
         if (!c) return run.finished;
+        // An ephemeral engine is being thrown away: kill outright, like `rm -f`, instead of waiting out stop timeouts.
+        if (this.deps.config.ephemeral) return this.stopRun(c, run, SIGKILL, 0).catch((err) => log.warn("killing a container at shutdown failed", { id, error: String(err) }));
         const timeout = Math.min(c.config.StopTimeout ?? DEFAULT_STOP_TIMEOUT_S, SHUTDOWN_STOP_CAP_S);
         return this.stopRun(c, run, stopSignalOf(c), timeout).catch((err) => log.warn("stopping a container at shutdown failed", { id, error: String(err) }));
       }),

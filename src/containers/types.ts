@@ -61,6 +61,8 @@ export interface HostConfig {
   DnsOptions: string[];
   DnsSearch: string[];
   ExtraHosts: string[] | null;
+  /** Legacy `--link name:alias` on the default bridge. */
+  Links?: string[] | null;
   GroupAdd: string[] | null;
   Privileged: boolean;
   ReadonlyRootfs: boolean;
