@@ -79,6 +79,7 @@ export type EndpointListener = (containerId: string, network: string, settings: 
 export type ContainerLookup = (idOrName: string) => { id: string; name: string; hostname: string; pid: number | null } | null;
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const VETH_SWEEP_MS = 2000;
 
 /**
  * The network service: predefined networks (bridge, host, none), user-defined bridge networks with IPAM in
@@ -94,6 +95,8 @@ export class NetworkService {
   private readonly published = new Map<string, PublishedPort[]>();
   private lookupContainer: ContainerLookup = () => null;
   private endpointChanged: EndpointListener = () => {};
+  private readonly retiredVeths = new Set<string>();
+  private vethSweep: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     db: import("bun:sqlite").Database,
@@ -328,6 +331,7 @@ export class NetworkService {
 
   /** Tear down what the daemon runs for networks (DNS, proxies); bridges and rules stay for the next start. */
   async shutdown(): Promise<void> {
+    this.sweepVeths();
     for (const s of this.dns.values()) s.close();
     this.dns.clear();
     for (const owner of this.published.keys()) await this.publisher?.unpublish(owner).catch(() => {});
@@ -446,15 +450,35 @@ export class NetworkService {
     if (this.published.has(containerId) || this.publisher) await this.publisher?.unpublish(containerId).catch(() => {});
     this.published.delete(containerId);
     for (const e of this.store.endpointsOf(containerId)) {
-      try {
-        this.bridgeDriver().disconnect(e.host_ifname);
-      } catch {
-        // the namespace is gone and took the veth pair with it
-      }
+      this.retireVeth(e.host_ifname);
       this.store.removeEndpoint(e.network_id, containerId);
       this.events.publish("network", "disconnect", e.network_id, { container: containerId });
     }
     this.store.releaseOwner(containerId);
+  }
+
+  /**
+   * A stopped container's namespace dies with its last process and the kernel removes its veth pair on its
+   * own; deleting it here would block the daemon for the kernel's network teardown (tens of ms per link).
+   * So endpoints are released at once and a sweep a little later removes any pair that is still there
+   * (a start that failed before the namespace went away).
+   */
+  private retireVeth(hostIfname: string): void {
+    this.retiredVeths.add(hostIfname);
+    this.vethSweep ??= setTimeout(() => this.sweepVeths(), VETH_SWEEP_MS);
+  }
+
+  private sweepVeths(): void {
+    if (this.vethSweep) clearTimeout(this.vethSweep);
+    this.vethSweep = null;
+    for (const name of this.retiredVeths) {
+      try {
+        this.bridgeDriver().disconnect(name);
+      } catch (err) {
+        log.warn("could not remove a container's veth", { link: name, error: (err as Error).message });
+      }
+    }
+    this.retiredVeths.clear();
   }
 
   /** `docker network connect` for a running container. */
