@@ -8,7 +8,7 @@
  * made a child subreaper, so a keeper orphaned by `kill9` becomes its child instead of init's (which does not
  * reap on these hosts).
  */
-import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -141,7 +141,34 @@ export async function stopDaemon(daemon: TestDaemon | undefined): Promise<void> 
   await daemon.stop();
   await endKeepers(daemon.dataRoot);
   for (const pid of keepers) await reap(pid);
+  removeLeftovers(daemon.dataRoot);
   rmSync(daemon.dir, { recursive: true, force: true });
+}
+
+/**
+ * A daemon that stopped with live-restore (or was killed) leaves its containers' rootfs mounts and cgroups
+ * for the next daemon to adopt; once the test has ended the keeper, nothing will: detach every mount under
+ * the data root (deepest first) and remove the containers' cgroups, so the host is left as it was.
+ */
+export function removeLeftovers(dataRoot: string): void {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m === dataRoot || m.startsWith(`${dataRoot}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) Bun.spawnSync(["umount", "-l", m]);
+  const containers = join(dataRoot, "containers");
+  const ids = existsSync(containers) ? readdirSync(containers) : [];
+  for (const root of cgroupParents()) for (const id of ids) if (existsSync(join(root, id))) Bun.spawnSync(["rmdir", join(root, id)]);
+}
+
+/** Where container cgroups live: `bunker` under every cgroup v1 controller and the cgroup2 mounts. */
+function cgroupParents(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((l) => / - cgroup2? /.test(l))
+    .map((l) => join(l.split(" ")[4] ?? "", "bunker"))
+    .filter((p) => existsSync(p));
 }
 
 /** The pids of the keepers of a data root (every generation), whether they still run or not. */
