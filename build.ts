@@ -2,8 +2,15 @@
 /**
  * Compile the CLI + daemon into one executable, dist/bunker. Worker files must be listed as extra
  * entrypoints or the binary exits silently at `new Worker` (bun-facts.md Q6).
+ *
+ * The AssemblyScript in wasm/assembly is compiled first, so the .wasm embedded in the binary always matches its
+ * sources; a wasm/build file is rewritten only when its content changed (test/wasm.test.ts checks the committed
+ * ones are current).
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { $ } from "bun";
+import { compileWasm, WASM_BUILD_DIR, WASM_MODULES } from "./wasm/build.ts";
 
 export const WORKER_ENTRYPOINTS: string[] = ["drivers/exec/exit-worker.ts"];
 
@@ -14,6 +21,14 @@ const defines = [
   `--define=process.env.BUNKER_BUILD_TIME=${JSON.stringify(new Date().toISOString())}`,
 ];
 const started = performance.now();
+mkdirSync(WASM_BUILD_DIR, { recursive: true });
+for (const name of WASM_MODULES) {
+  const binary = await compileWasm(name);
+  const file = join(WASM_BUILD_DIR, `${name}.wasm`);
+  if (existsSync(file) && Buffer.from(binary).equals(readFileSync(file))) continue;
+  writeFileSync(file, binary);
+  console.log(`wasm/build/${name}.wasm rebuilt from its source (${binary.length} bytes)`);
+}
 const result = await $`bun build --compile --minify --bytecode ${defines} ./src/main.ts ${WORKER_ENTRYPOINTS} --outfile dist/bunker`.nothrow();
 if (result.exitCode !== 0) process.exit(result.exitCode);
 console.log(`built dist/bunker (${commit}${dirty}) in ${Math.round(performance.now() - started)} ms`);

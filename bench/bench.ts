@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
- * Bunker's benchmarks: `bun run bench [--quick] [--with-docker | --without-docker] [--only case,...]`.
- * Runs every case in bench/cases, prints a table and writes bench/results/latest.json. A case that fails is reported
+ * Bunker's benchmarks: `bun run bench [--quick] [--with-docker | --without-docker] [--only case,...] [--out file]`.
+ * Runs every case in bench/cases, prints a table and writes bench/results/latest.json (or the --out file). A case that fails is reported
  * in both and the others still run; the exit code is 1 when any case failed.
  *
  * The Docker peer: used when dockerd is installed; --with-docker (or BENCH_DOCKER=1) also installs docker.io when it
@@ -9,13 +9,12 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CASES } from "./cases/index.ts";
 import { createContext, type PeerMode } from "./context.ts";
 import { formatTable, type BenchResults, type CaseResult } from "./report.ts";
 
-const RESULTS_FILE = join(import.meta.dir, "results", "latest.json");
 
 const { values: flags } = parseArgs({
   args: Bun.argv.slice(2),
@@ -24,9 +23,11 @@ const { values: flags } = parseArgs({
     "with-docker": { type: "boolean", default: false },
     "without-docker": { type: "boolean", default: false },
     only: { type: "string" },
+    out: { type: "string" },
   },
 });
 
+const resultsFile = resolve(flags.out ?? join(import.meta.dir, "results", "latest.json"));
 const dockerEnv = process.env.BENCH_DOCKER;
 const peerMode: PeerMode =
   flags["without-docker"] || dockerEnv === "0" ? "off" : flags["with-docker"] || dockerEnv === "1" ? "install" : "if-installed";
@@ -73,8 +74,8 @@ const report: BenchResults = {
   engines: context.engines(),
   cases: results,
 };
-mkdirSync(join(import.meta.dir, "results"), { recursive: true });
-writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + "\n");
+mkdirSync(dirname(resultsFile), { recursive: true });
+writeFileSync(resultsFile, JSON.stringify(report, null, 2) + "\n");
 console.log(formatTable(report));
-console.log(`\nwrote ${RESULTS_FILE}`);
+console.log(`\nwrote ${resultsFile}`);
 process.exit(results.some((r) => r.error) ? 1 : 0);

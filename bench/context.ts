@@ -1,7 +1,8 @@
 /** The engines the cases share: started on first use, stopped once at the end of the run. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER_BIN, startDaemon, stopDaemon, type TestDaemon } from "../test/helpers/daemon.ts";
+import { BUNKER_BIN, keeperPids, startDaemon, stopDaemon, type TestDaemon } from "../test/helpers/daemon.ts";
+import { processExists } from "../drivers/libc/libc.ts";
 import { startDockerPeer, type DockerPeer } from "./peers/docker.ts";
 import { stopBenchRegistry } from "./registry.ts";
 import type { BenchContext, Engine } from "./types.ts";
@@ -39,7 +40,8 @@ export function createContext(options: { quick: boolean; peerMode: PeerMode; log
       const response = await fetch("http://bunker/version", { unix: daemon.socket } as RequestInit);
       const { Version } = (await response.json()) as { Version: string };
       used.bunker = `bunker ${Version}`;
-      return { daemon, engine: { name: used.bunker, socket: daemon.socket } };
+      const processes = () => [daemon.proc.pid, ...keeperPids(daemon.dataRoot)].filter((pid) => processExists(pid));
+      return { daemon, engine: { name: used.bunker, socket: daemon.socket, processes } };
     } catch (error) {
       await stopDaemon(daemon);
       throw error;
@@ -66,6 +68,7 @@ export function createContext(options: { quick: boolean; peerMode: PeerMode; log
 
   return {
     quick: options.quick,
+    mayInstall: options.peerMode === "install",
     log: options.log,
     async bunker() {
       bunker ??= startBunker();

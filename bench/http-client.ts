@@ -1,19 +1,27 @@
 /**
  * A minimal keep-alive HTTP/1.1 client over a unix socket, for load generation: one request in flight per connection,
- * responses framed by Content-Length. Anything the engines answer without Content-Length is reported as an error.
+ * responses framed by Content-Length or chunked transfer encoding (Docker and Bunker both stream larger bodies
+ * chunked). The body is read to its end and discarded.
  */
 import type { Socket } from "bun";
+import { ChunkedDecoder } from "../src/api/http/parser.ts";
 
 const HEADER_END = Buffer.from("\r\n\r\n");
 const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
+const CHUNKED = /\r\ntransfer-encoding:[ \t]*chunked/i;
 
 interface Pending {
   resolve(status: number): void;
   reject(error: Error): void;
 }
 
+/** The body of the response being read: bytes still due, or the chunked decoder that finds its end. */
+type BodyState = { status: number; remaining: number } | { status: number; chunked: ChunkedDecoder };
+
 export class KeepAliveConnection {
-  private received: Buffer = Buffer.alloc(0);
+  /** Bytes of a response head not complete yet. */
+  private head: Buffer = Buffer.alloc(0);
+  private body: BodyState | null = null;
   private pending: Pending | null = null;
   private closedReason: Error | null = null;
   private socket!: Socket<undefined>;
@@ -47,21 +55,52 @@ export class KeepAliveConnection {
   }
 
   private onData(chunk: Buffer): void {
-    const data = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk]);
-    // The chunk is only valid during this callback: keep a copy while the response is incomplete.
-    const keep = () => void (this.received = data === chunk ? Buffer.from(chunk) : data);
+    try {
+      let rest = this.body ? chunk : this.readHead(chunk);
+      if (rest && this.body) rest = this.readBody(this.body, rest);
+      if (rest && rest.length > 0) throw new Error("received more than one response for one request");
+    } catch (error) {
+      this.fail(error as Error);
+    }
+  }
+
+  /** Collect the head; once complete, set up the body state and return the bytes after the head. */
+  private readHead(chunk: Buffer): Buffer | null {
+    // The chunk is only valid during the data callback: keep a copy while the head is incomplete.
+    const data = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
     const headerEnd = data.indexOf(HEADER_END);
-    if (headerEnd < 0) return keep();
+    if (headerEnd < 0) {
+      this.head = data === chunk ? Buffer.from(chunk) : data;
+      return null;
+    }
+    this.head = Buffer.alloc(0);
     const head = data.toString("latin1", 0, headerEnd);
+    const status = Number(head.slice(9, 12));
     const length = CONTENT_LENGTH.exec(head);
-    if (!length) return this.fail(new Error(`response without Content-Length: ${JSON.stringify(head.slice(0, 200))}`));
-    const total = headerEnd + HEADER_END.length + Number(length[1]);
-    if (data.length < total) return keep();
-    if (data.length > total) return this.fail(new Error("received more than one response for one request"));
-    this.received = Buffer.alloc(0);
+    if (length) this.body = { status, remaining: Number(length[1]) };
+    else if (CHUNKED.test(head)) this.body = { status, chunked: new ChunkedDecoder() };
+    else throw new Error(`response with neither Content-Length nor chunked encoding: ${JSON.stringify(head.slice(0, 200))}`);
+    return data.subarray(headerEnd + HEADER_END.length);
+  }
+
+  /** Consume body bytes; when the body is complete, resolve the request and return what is left over. */
+  private readBody(body: BodyState, data: Buffer): Buffer | null {
+    let rest: Buffer;
+    if ("chunked" in body) {
+      const { used } = body.chunked.push(data);
+      if (!body.chunked.done) return null;
+      rest = data.subarray(used);
+    } else {
+      const used = Math.min(body.remaining, data.length);
+      body.remaining -= used;
+      if (body.remaining > 0) return null;
+      rest = data.subarray(used);
+    }
+    this.body = null;
     const pending = this.pending;
     this.pending = null;
-    pending?.resolve(Number(head.slice(9, 12)));
+    pending?.resolve(body.status);
+    return rest;
   }
 
   private fail(error: Error): void {

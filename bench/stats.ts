@@ -23,3 +23,16 @@ export function compareFigures(
   const ratio = better === "higher" ? bunker.median / peer.median : peer.median / bunker.median;
   return { name, unit, better, bunker, peer, ratio };
 }
+
+/** Run `one` `warmup` times unmeasured, then `n` times; returns the `n` values it measured. */
+export async function sampleRuns(n: number, warmup: number, one: () => Promise<number>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await one();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(await one());
+  return out;
+}
+
+/** How many measured runs a case makes: at least 30 in a full run (after warm-up), `quick` in --quick. */
+export function runCount(context: { quick: boolean }, quick = 10): number {
+  return context.quick ? quick : 30;
+}

@@ -25,10 +25,14 @@ export interface Engine {
   /** e.g. "bunker 0.1.0", "docker 20.10.24" */
   name: string;
   socket: string;
+  /** The engine's own processes (daemon and its helpers, not the containers' processes), for the memory figures. */
+  processes?(): number[];
 }
 
 export interface BenchContext {
   quick: boolean;
+  /** Whether the run may install the Debian packages a comparison needs (--with-docker / BENCH_DOCKER=1). */
+  mayInstall: boolean;
   log(message: string): void;
   /** The Bunker daemon from dist/bunker, started on first use and shared by all cases. */
   bunker(): Promise<Engine>;

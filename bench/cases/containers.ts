@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { api, pull, timedDockerRun } from "../engine-api.ts";
 import { benchRegistry } from "../registry.ts";
-import { compareFigures, summarize } from "../stats.ts";
+import { compareFigures, runCount, sampleRuns, summarize } from "../stats.ts";
 import type { BenchCase, BenchContext, Engine, Figure } from "../types.ts";
 
 async function lifecycle(engine: Engine, image: string, networkMode: string): Promise<number> {
@@ -19,22 +19,15 @@ async function lifecycle(engine: Engine, image: string, networkMode: string): Pr
   return performance.now() - started;
 }
 
-async function samples(n: number, warmup: number, one: () => Promise<number>): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await one();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(await one());
-  return out;
-}
-
 async function both(context: BenchContext, name: string, n: number, measure: (engine: Engine) => Promise<number>, peerAllowed = true): Promise<Figure> {
   const bunker = await context.bunker();
   context.log(`containers: ${name} on ${bunker.name}`);
-  const ours = summarize(await samples(n, 3, () => measure(bunker)));
+  const ours = summarize(await sampleRuns(n, 3, () => measure(bunker)));
   const peer = peerAllowed ? await context.peer() : null;
   if (!peer) return { ...compareFigures(name, "ms", "lower", ours), ...(peerAllowed ? {} : { note: "peer runs without a bridge" }) };
   context.log(`containers: ${name} on ${peer.name}`);
   try {
-    const theirs = summarize(await samples(n, 3, () => measure(peer)));
+    const theirs = summarize(await sampleRuns(n, 3, () => measure(peer)));
     return compareFigures(name, "ms", "lower", ours, { ...theirs, name: peer.name });
   } catch (error) {
     return { ...compareFigures(name, "ms", "lower", ours), note: `peer failed: ${(error as Error).message.slice(0, 200)}` };
@@ -50,7 +43,7 @@ export const containersCase: BenchCase = {
     const peer = await context.peer();
     await pull(bunker, image);
     if (peer) await pull(peer, image);
-    const n = context.quick ? 10 : 30;
+    const n = runCount(context);
     const figures: Figure[] = [];
     if (existsSync("/usr/local/bin/docker")) {
       figures.push(await both(context, "docker run --rm busybox true (CLI)", n, (e) => timedDockerRun(e, ["run", "--rm", "--network", "none", image, "true"])));

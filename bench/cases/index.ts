@@ -6,5 +6,9 @@ import { containersCase } from "./containers.ts";
 import { pullCase } from "./pull.ts";
 import { networkCase } from "./network.ts";
 import { keeperCase } from "./keeper.ts";
+import { floorsCase } from "./floors.ts";
+import { listCase } from "./list.ts";
+import { memoryCase } from "./memory.ts";
+import { extractCase } from "./extract.ts";
 
-export const CASES: BenchCase[] = [httpCase, containersCase, networkCase, keeperCase, pullCase, sha256Case, diffCompareCase];
+export const CASES: BenchCase[] = [httpCase, memoryCase, listCase, containersCase, floorsCase, networkCase, keeperCase, pullCase, extractCase, sha256Case, diffCompareCase];

@@ -3,14 +3,17 @@
  * and runc), run it fully isolated in /tmp/bench-docker-* — its own socket, data root, exec root, pidfile, config and
  * key file, no bridge, no iptables, no ip_forward change — and stop it by PID and remove everything afterwards.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { waitForSocket } from "../../test/helpers/daemon.ts";
+import { aptInstall } from "../apt.ts";
 import type { Engine } from "../types.ts";
 
 export interface DockerPeer extends Engine {
   pid: number;
+  /** dockerd, its containerd and every containerd shim of its containers. */
+  processes(): number[];
   stop(): Promise<void>;
 }
 
@@ -22,36 +25,6 @@ const STOP_TIMEOUT_MS = 20_000;
 
 export function findDockerd(): string | null {
   return Bun.which("dockerd") ?? DOCKERD_CANDIDATES.find((path) => existsSync(path)) ?? null;
-}
-
-/** Install docker.io with apt; services are kept from starting (policy-rc.d) so nothing touches the host network. */
-async function installDockerIo(log: (message: string) => void): Promise<string | null> {
-  if (process.getuid?.() !== 0) return "installing docker.io needs root";
-  if (!Bun.which("apt-get")) return "installing docker.io needs apt-get";
-  const policy = "/usr/sbin/policy-rc.d";
-  const ownPolicy = !existsSync(policy);
-  if (ownPolicy) writeFileSync(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-  try {
-    const install = async () =>
-      Bun.spawn(["apt-get", "install", "-y", "-q", "--no-install-recommends", "docker.io"], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-    log("installing docker.io with apt-get (this takes a while)");
-    let proc = await install();
-    let output = (await new Response(proc.stderr).text()) + (await new Response(proc.stdout).text());
-    if ((await proc.exited) !== 0) {
-      log("apt-get install failed; running apt-get update and trying once more");
-      await Bun.spawn(["apt-get", "update", "-q"], { stdout: "ignore", stderr: "ignore" }).exited;
-      proc = await install();
-      output = (await new Response(proc.stderr).text()) + (await new Response(proc.stdout).text());
-      if ((await proc.exited) !== 0) return `apt-get install docker.io failed:\n${output.split("\n").slice(-15).join("\n")}`;
-    }
-    return null;
-  } finally {
-    if (ownPolicy) rmSync(policy, { force: true });
-  }
 }
 
 function processAlive(pid: number): boolean {
@@ -82,19 +55,38 @@ async function unmountBelow(dir: string): Promise<void> {
   for (const point of mountPoints) await Bun.spawn(["umount", "-l", point], { stdout: "ignore", stderr: "ignore" }).exited;
 }
 
-/** dockerd starts its own containerd below the exec root; end it too if dockerd did not. */
-async function stopSupervisedContainerd(execRoot: string): Promise<void> {
+function cmdlineOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return null; // gone
+  }
+}
+
+/** The containerd that dockerd supervises below `execRoot`, if it runs. */
+function supervisedContainerd(execRoot: string): number | null {
   const pidFile = join(execRoot, "containerd", "containerd.pid");
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : 0;
-  if (!Number.isInteger(pid) || pid <= 0) return;
-  let cmdline: string;
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-  } catch {
-    return; // already gone
-  }
-  // The pid file may be stale and the pid reused: only end the containerd that runs on our exec root.
-  if (!cmdline.includes(execRoot)) return;
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  // The pid file may be stale and the pid reused: only the containerd that runs on our exec root counts.
+  return cmdlineOf(pid)?.includes(execRoot) ? pid : null;
+}
+
+/** The containerd shims of the containers of this peer: they name its containerd socket, below `execRoot`. */
+function shims(execRoot: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      const cmdline = cmdlineOf(pid);
+      return cmdline !== null && cmdline.includes("containerd-shim") && cmdline.includes(execRoot);
+    });
+}
+
+/** dockerd starts its own containerd below the exec root; end it too if dockerd did not. */
+async function stopSupervisedContainerd(execRoot: string): Promise<void> {
+  const pid = supervisedContainerd(execRoot);
+  if (pid === null) return;
   process.kill(pid, "SIGTERM");
   if (!(await waitForExit(pid, STOP_TIMEOUT_MS))) process.kill(pid, "SIGKILL");
 }
@@ -113,7 +105,7 @@ export async function startDockerPeer(options: { install: boolean; log: (message
   let dockerd = findDockerd();
   if (!dockerd) {
     if (!options.install) return { unavailable: "dockerd is not installed (pass --with-docker or set BENCH_DOCKER=1 to install docker.io)" };
-    const failure = await installDockerIo(options.log);
+    const failure = await aptInstall(["docker.io"], options.log);
     if (failure) return { unavailable: failure };
     dockerd = findDockerd();
     if (!dockerd) return { unavailable: "docker.io was installed but dockerd is not on PATH" };
@@ -156,7 +148,9 @@ export async function startDockerPeer(options: { install: boolean; log: (message
     );
     await waitForSocket(socket, proc, logFile, START_TIMEOUT_MS);
     const version = await engineVersion(socket);
-    return { peer: { name: `docker ${version}`, socket, pid: proc.pid, stop: cleanUp } };
+    const dockerdPid = proc.pid;
+    const processes = () => [dockerdPid, supervisedContainerd(execRoot), ...shims(execRoot)].filter((pid): pid is number => pid !== null);
+    return { peer: { name: `docker ${version}`, socket, pid: dockerdPid, processes, stop: cleanUp } };
   } catch (error) {
     const logs = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-10).join("\n") : "";
     await cleanUp();
