@@ -284,6 +284,38 @@ describe("SIGTERM of the daemon (live-restore, the default)", () => {
   }, 90_000);
 });
 
+describe("upgrades", () => {
+  test("a daemon built from another commit adopts the running keeper's containers (protocol hello)", async () => {
+    const x = await engine({ liveRestore: true });
+    const other = join(x.daemon.dir, "bunker-other-build");
+    const build = Bun.spawnSync(
+      ["bun", "build", "--compile", "--define", 'process.env.BUNKER_GIT_COMMIT="other-build"', "./src/main.ts", "./drivers/exec/exit-worker.ts", "--outfile", other],
+      { cwd: join(import.meta.dir, ".."), stdout: "pipe", stderr: "pipe" },
+    );
+    expect(build.exitCode).toBe(0);
+    const started = await x.docker(["run", "-d", "--name", "survivor", e.busybox, "sh", "-c", "while :; do echo tick; sleep 0.2; done"]);
+    expect(started.exitCode).toBe(0);
+    const before = JSON.parse((await x.docker(["inspect", "survivor"])).stdout)[0].State;
+    const [keeper] = keeperPids(x.daemon.dataRoot);
+    const oldCommit = (await x.docker(["version", "--format", "{{.Server.GitCommit}}"])).stdout.trim();
+
+    expect(await x.daemon.stop()).toBe(0);
+    await x.daemon.restart(other);
+    expect((await x.docker(["version", "--format", "{{.Server.GitCommit}}"])).stdout.trim()).toBe("other-build");
+    expect(oldCommit).not.toBe("other-build");
+    // Same keeper process (same protocol), same container process, fully usable.
+    expect(keeperPids(x.daemon.dataRoot)).toContain(keeper!);
+    expect(isRunning(keeper!)).toBe(true);
+    const after = JSON.parse((await x.docker(["inspect", "survivor"])).stdout)[0].State;
+    expect(after).toMatchObject({ Status: "running", Pid: before.Pid, StartedAt: before.StartedAt });
+    expect((await x.docker(["exec", "survivor", "echo", "exec-ok"])).stdout).toBe("exec-ok\n");
+    expect((await x.docker(["logs", "--tail", "1", "survivor"])).stdout).toBe("tick\n");
+    const fresh = await x.docker(["run", "--rm", e.busybox, "echo", "new-build-runs"]);
+    expect(fresh.stdout).toBe("new-build-runs\n");
+    await x.docker(["rm", "-f", "survivor"]);
+  }, 120_000);
+});
+
 describe("other shutdown modes", () => {
   test("--live-restore=false stops the containers at shutdown and ends the keeper", async () => {
     const x = await engine({ liveRestore: false });

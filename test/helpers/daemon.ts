@@ -30,8 +30,8 @@ export interface TestDaemon {
   logs(): string;
   stop(): Promise<number>;
   kill9(): Promise<void>;
-  /** Start again on the same data root and socket (after stop or kill9). */
-  restart(): Promise<void>;
+  /** Start again on the same data root and socket (after stop or kill9), optionally from another binary. */
+  restart(binary?: string): Promise<void>;
 }
 
 export interface DaemonOptions {
@@ -100,8 +100,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
   ];
   // An explicit --config-file that does not exist is an error; tests want no config file at all.
   const argv = args.filter((a, i) => a !== "--config-file" && args[i - 1] !== "--config-file");
-  const spawn = () =>
-    Bun.spawn([BUNKER_BIN, ...argv], { stdout: Bun.file(logFile), stderr: Bun.file(logFile), env: { ...process.env, ...options.env } });
+  const spawn = (binary = BUNKER_BIN) =>
+    Bun.spawn([binary, ...argv], { stdout: Bun.file(logFile), stderr: Bun.file(logFile), env: { ...process.env, ...options.env } });
   const daemon: TestDaemon = {
     socket,
     host: `unix://${socket}`,
@@ -124,8 +124,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
       daemon.proc.kill("SIGKILL");
       await daemon.proc.exited;
     },
-    async restart() {
-      daemon.proc = spawn();
+    async restart(binary?: string) {
+      daemon.proc = spawn(binary);
       await waitForSocket(socket, daemon.proc, logFile);
     },
   };
