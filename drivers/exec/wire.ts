@@ -7,6 +7,7 @@
 import { posix } from "node:path";
 import type { ContainerSpec, ExecSpec, Mount, NamespaceMode, ProcessSpec, Propagation, RlimitName } from "./spec";
 import { DEFAULT_MASKED_PATHS, DEFAULT_NAMESPACES, DEFAULT_READONLY_PATHS } from "./spec";
+import { concatBytes } from "../util/bytes";
 
 export const BLOB_MAGIC = 0x314c4b42; // "BKL1"
 
@@ -58,7 +59,7 @@ class BlobWriter {
   }
 
   strings(tag: number, ...values: string[]): void {
-    this.record(tag, concat(values.map(cstring)));
+    this.record(tag, concatBytes(values.map(cstring)));
   }
 
   words(tag: number, u32s: number[], u64s: bigint[] = []): void {
@@ -89,16 +90,6 @@ function cstring(s: string): Uint8Array {
   const bytes = new TextEncoder().encode(s);
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -160,13 +151,13 @@ function mountRecord(w: BlobWriter, m: Mount): void {
   } else {
     [source, fstype, data] = ["tmpfs", "tmpfs", m.data ?? ""];
   }
-  const payload = concat([new Uint8Array(new BigUint64Array([BigInt(flags), BigInt(propagation)]).buffer), ...[source, destination, fstype, data].map(cstring)]);
+  const payload = concatBytes([new Uint8Array(new BigUint64Array([BigInt(flags), BigInt(propagation)]).buffer), ...[source, destination, fstype, data].map(cstring)]);
   w.record(Tag.MOUNT, payload);
 }
 
 function namespaceFlag(mode: NamespaceMode, flag: number, nstype: number, w: BlobWriter): number {
   if (mode === "private") return flag;
-  if (mode !== "host") w.record(Tag.JOIN_NS, concat([new Uint8Array(new Uint32Array([nstype, 0]).buffer), cstring(mode.path)]));
+  if (mode !== "host") w.record(Tag.JOIN_NS, concatBytes([new Uint8Array(new Uint32Array([nstype, 0]).buffer), cstring(mode.path)]));
   return 0;
 }
 

@@ -9,6 +9,7 @@ import { close, recvfrom, sendto, setsockoptInt, socket, strerror, SysError } fr
 import { errnoName } from "../libc/errno";
 import { ipv4Bytes, ipv4FromBytes, parseMac, formatMac, type Cidr } from "./ipv4";
 import { inNetns, withNetnsFd, type NetnsRef } from "./netns";
+import { concatBytes } from "../util/bytes";
 
 const AF_NETLINK = 16;
 const AF_INET = 2;
@@ -120,17 +121,7 @@ function encodeAttrs(attrs: Attr[]): Uint8Array {
     out.set(payload, 4);
     return out;
   });
-  return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 const u32Attr = (type: number, value: number): Attr => {
@@ -273,7 +264,7 @@ export class Netlink {
       if (spec.peer.mtu) peer.push(u32Attr(IFLA.MTU, spec.peer.mtu));
       if (spec.peer.mac) peer.push({ type: IFLA.ADDRESS, data: parseMac(spec.peer.mac) });
       // VETH_INFO_PEER carries a whole ifinfomsg followed by the peer's attributes.
-      const peerData = concat([ifinfomsg(), encodeAttrs(peer)]);
+      const peerData = concatBytes([ifinfomsg(), encodeAttrs(peer)]);
       const attrs: Attr[] = [
         strAttr(IFLA.IFNAME, spec.name),
         { type: IFLA.LINKINFO, nested: [strAttr(IFLA_INFO_KIND, "veth"), { type: IFLA_INFO_DATA, nested: [{ type: VETH_INFO_PEER, data: peerData }] }] },
@@ -377,7 +368,7 @@ export class Netlink {
   private exchange(type: number, flags: number, fixed: Uint8Array, attrs: Attr[], what: string, ack: boolean): RawMessage[] {
     if (this.closed) throw new Error("netlink socket is closed");
     const seq = this.seq++;
-    const payload = concat([fixed, encodeAttrs(attrs)]);
+    const payload = concatBytes([fixed, encodeAttrs(attrs)]);
     const msg = new Uint8Array(HEADER + payload.length);
     const view = new DataView(msg.buffer);
     view.setUint32(0, msg.length, true);

@@ -6,6 +6,7 @@
  * Times are written in whole seconds, as Docker's archives do.
  */
 import type { TarEntryType, TarHeader } from "./tar-reader";
+import { concatBytes } from "../../drivers/util/bytes";
 
 const BLOCK = 512;
 const TYPEFLAG: Record<TarEntryType, number> = { file: 0x30, hardlink: 0x31, symlink: 0x32, char: 0x33, block: 0x34, directory: 0x35, fifo: 0x36 };
@@ -66,7 +67,7 @@ export function encodeTarHeader(header: TarHeader): Uint8Array {
   putBytes(paxHeader, 257, 6, encoder.encode("ustar\0"));
   putBytes(paxHeader, 263, 2, encoder.encode("00"));
   checksum(paxHeader);
-  return concat([paxHeader, records, tarPadding(records.length), block]);
+  return concatBytes([paxHeader, records, tarPadding(records.length), block]);
 }
 
 /** ustar holds a name of up to 100 bytes, or a prefix of up to 155 and a name of up to 100 split at a slash. */
@@ -89,7 +90,7 @@ function paxRecords(records: Map<string, Uint8Array>): Uint8Array {
     if (String(length).length !== String(body).length) length = body + String(length).length;
     parts.push(encoder.encode(`${length} ${key}=`), value, encoder.encode("\n"));
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function checksum(block: Uint8Array): void {
@@ -117,12 +118,3 @@ function isAscii(text: string): boolean {
   return true;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
