@@ -5,12 +5,12 @@
  * directory fd already held, never following the final component (fs-at.ts), so nothing outside the root is read
  * or written whatever the container swaps in meanwhile.
  */
-import { fchmodSync, fchownSync, linkSync, mkdirSync, openSync, closeSync, symlinkSync, writeSync } from "node:fs";
-import { close, futimensNs, lchown, lsetxattr, lutimesNs, makedev, mknod, O, SysError } from "../../drivers/libc/libc";
+import { linkSync, mkdirSync, openSync, symlinkSync } from "node:fs";
+import { close, lchown, lsetxattr, lutimesNs, makedev, mknod, SysError } from "../../drivers/libc/libc";
 import { InvalidParameterError } from "../errors";
 import { toReadableStream } from "../images/streams";
 import { LayerError } from "../layers/errors";
-import { chmodNoFollow, cleanPath, NODE_TYPE } from "../layers/extract";
+import { chmodNoFollow, cleanPath, fillNewFile, NEW_FILE_FLAGS, NODE_TYPE } from "../layers/extract";
 import { readTar, type TarEntry, type TarHeader } from "../layers/tar-reader";
 import { absolutePath, ContainerRoot, containerPath, followsFinal, goBase, type ContainerFs, type Located, type PathStat } from "./container-path";
 import { at, isDirectory, lstatAt, openDirAt, removeAt } from "./fs-at";
@@ -214,20 +214,8 @@ class ArchiveExtractor {
   }
 
   private async writeFile(target: string, entry: TarEntry): Promise<void> {
-    const { header } = entry;
-    const fd = openSync(target, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-    try {
-      for await (const piece of entry.body) {
-        for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done, piece.length - done);
-      }
-      fchownSync(fd, ...this.owner(header));
-      // After chown, which clears setuid/setgid.
-      fchmodSync(fd, header.mode);
-      this.setXattrs(target, header);
-      futimensNs(fd, header.atimeNs, header.mtimeNs);
-    } finally {
-      closeSync(fd);
-    }
+    const fd = openSync(target, NEW_FILE_FLAGS, 0o600);
+    await fillNewFile(fd, entry, this.owner(entry.header), () => this.setXattrs(target, entry.header));
   }
 
   /** A link to an entry of the same archive: its name is relative to the extraction point, like the entries'. */

@@ -173,20 +173,8 @@ class LayerWriter {
   }
 
   private async writeFile(target: string, entry: TarEntry): Promise<void> {
-    const { header } = entry;
-    const fd = replacing(target, () => openSync(target, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600))!;
-    try {
-      for await (const piece of entry.body) {
-        for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done, piece.length - done);
-      }
-      fchownSync(fd, header.uid, header.gid);
-      // After chown, which clears setuid/setgid.
-      fchmodSync(fd, header.mode);
-      this.setXattrs(target, header);
-      futimensNs(fd, header.atimeNs, header.mtimeNs);
-    } finally {
-      closeSync(fd);
-    }
+    const fd = replacing(target, () => openSync(target, NEW_FILE_FLAGS, 0o600))!;
+    await fillNewFile(fd, entry, [entry.header.uid, entry.header.gid], () => this.setXattrs(target, entry.header));
   }
 
   /** Metadata stays the target's: the inode is shared and was set up by the entry that created it. */
@@ -265,6 +253,28 @@ class LayerWriter {
       prefix = prefix ? `${prefix}/${component}` : component;
       this.unpacked.add(prefix);
     }
+  }
+}
+
+/** How an entry's file is created: never through a symlink, never over an existing name. */
+export const NEW_FILE_FLAGS = O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC;
+
+/**
+ * Stream an entry's content into a file just created at `fd`, then set its owner, mode (after chown, which
+ * clears setuid/setgid), xattrs and times; the fd is closed in every case.
+ */
+export async function fillNewFile(fd: number, entry: TarEntry, owner: readonly [number, number], setXattrs: () => void): Promise<void> {
+  const { header } = entry;
+  try {
+    for await (const piece of entry.body) {
+      for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done, piece.length - done);
+    }
+    fchownSync(fd, owner[0], owner[1]);
+    fchmodSync(fd, header.mode);
+    setXattrs();
+    futimensNs(fd, header.atimeNs, header.mtimeNs);
+  } finally {
+    closeSync(fd);
   }
 }
 
