@@ -1,3 +1,5 @@
+import { concatBytes } from "../../../drivers/util/bytes";
+
 /**
  * Docker's multiplexed stream (moby pkg/stdcopy): each frame is an 8-byte header `[stream, 0, 0, 0, size
  * uint32 big-endian]` followed by the payload. Used by attach, logs and exec when there is no TTY.
@@ -27,4 +29,29 @@ export function streamContentType(tty: boolean, apiVersion: string): string {
   if (tty) return RAW_CONTENT_TYPE;
   const [major = 1, minor = 0] = apiVersion.split(".").map(Number);
   return major > 1 || minor >= 42 ? MULTIPLEXED_CONTENT_TYPE : RAW_CONTENT_TYPE;
+}
+
+export interface Frame {
+  stream: "stdout" | "stderr";
+  payload: Uint8Array;
+}
+
+const HEADER = 8;
+
+/** Split the multiplexed stream back into frames as it arrives in arbitrary chunks, pulled by the consumer. */
+export async function* decodeFrames(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Frame> {
+  let buffer: Uint8Array = new Uint8Array(0);
+  for await (const chunk of chunks) {
+    buffer = buffer.byteLength === 0 ? chunk : concatBytes([buffer, chunk]);
+    let offset = 0;
+    while (buffer.byteLength - offset >= HEADER) {
+      const size = new DataView(buffer.buffer, buffer.byteOffset + offset + 4, 4).getUint32(0, false);
+      if (buffer.byteLength - offset < HEADER + size) break;
+      const kind = buffer[offset];
+      const stream = kind === StreamType.stderr || kind === StreamType.systemerr ? "stderr" : "stdout";
+      yield { stream, payload: buffer.subarray(offset + HEADER, offset + HEADER + size) };
+      offset += HEADER + size;
+    }
+    buffer = buffer.subarray(offset);
+  }
 }
