@@ -1,21 +1,29 @@
 #!/usr/bin/env bun
 import { cac } from "cac";
-import { registerBuildCommand } from "./cli/build";
-import { registerContainerCommands } from "./cli/containers";
-import { registerDaemonCommand } from "./cli/daemon";
-import { registerImageCommands } from "./cli/images";
-import { registerSystemCommands } from "./cli/system";
-import { registerVolumeCommands } from "./cli/volumes";
 import { BUNKER_VERSION } from "./version";
 
 const cli = cac("bunker");
 cli.option("-H, --host <addr>", "Daemon socket to connect to (env BUNKER_HOST or DOCKER_HOST; default unix:///run/bunker.sock)");
-registerDaemonCommand(cli);
-registerSystemCommands(cli);
-registerImageCommands(cli);
-registerContainerCommands(cli);
-registerVolumeCommands(cli);
-registerBuildCommand(cli);
+// The command modules are separate chunks of the binary (build.ts), loaded when imported: the daemon loads its
+// own and none of the client commands' code.
+if (commandName(process.argv.slice(2)) === "daemon") {
+  (await import("./cli/daemon")).registerDaemonCommand(cli);
+} else {
+  const [daemon, system, images, containers, volumes, build] = await Promise.all([
+    import("./cli/daemon"),
+    import("./cli/system"),
+    import("./cli/images"),
+    import("./cli/containers"),
+    import("./cli/volumes"),
+    import("./cli/build"),
+  ]);
+  daemon.registerDaemonCommand(cli);
+  system.registerSystemCommands(cli);
+  images.registerImageCommands(cli);
+  containers.registerContainerCommands(cli);
+  volumes.registerVolumeCommands(cli);
+  build.registerBuildCommand(cli);
+}
 cli.help();
 cli.version(BUNKER_VERSION, "-v, --version");
 
@@ -30,4 +38,14 @@ if (!cli.matchedCommand) {
   if (!cli.options.help && !cli.options.version) cli.outputHelp();
 } else {
   void cli.runMatchedCommand();
+}
+
+/** The first word that is neither an option nor the value of the global `-H`. */
+function commandName(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "-H" || arg === "--host") i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
 }

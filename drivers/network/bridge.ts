@@ -7,7 +7,6 @@
  * Network modes other than bridge need little: `none` only brings `lo` up (`setupLoopbackOnly`), `host`
  * needs nothing, and `container:<id>` joins an existing namespace in the exec driver.
  */
-import { randomBytes } from "node:crypto";
 import { Netlink, NetlinkError, type LinkInfo } from "./netlink";
 import { macFromIpv4, parseInterfaceAddress, parseIpv4, type Cidr } from "./ipv4";
 import type { NetnsRef } from "./netns";
@@ -135,7 +134,7 @@ export class BridgeDriver {
   private createVeth(netns: NetnsRef, ifname: string, mac: string, mtu: number): string {
     for (let attempt = 0; ; attempt++) {
       // Docker-style host name: "veth" + 7 hex characters.
-      const hostIfname = `veth${randomBytes(4).toString("hex").slice(0, 7)}`;
+      const hostIfname = `veth${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex").slice(0, 7)}`;
       try {
         this.nl.createVeth({ name: hostIfname, mtu, peer: { name: ifname, netns, mtu, mac } });
         return hostIfname;

@@ -4,7 +4,6 @@
  * rule>`. The comment is the rule's identity: it lets removal and reconciliation find exactly our rules
  * again, after a daemon restart too, without ever touching rules that are not ours.
  */
-import { createHash } from "node:crypto";
 import { isIpv4, parseCidr } from "./ipv4";
 
 export type Protocol = "tcp" | "udp" | "sctp";
@@ -59,10 +58,14 @@ export function validateRule(rule: FirewallRule): void {
   }
 }
 
-/** The identity of a rule: its owner plus a hash of everything it says. */
+/**
+ * The identity of a rule: its owner plus a hash of everything it says. Keys are ordered by code unit (the same
+ * order localeCompare gave these ASCII names, so comments made by older daemons still match), which needs no ICU
+ * collator in the daemon.
+ */
 export function ruleComment(rule: FirewallRule): string {
-  const canonical = JSON.stringify(Object.entries(rule).sort(([a], [b]) => a.localeCompare(b)));
-  return `${COMMENT_PREFIX}${rule.owner}:${createHash("sha256").update(canonical).digest("hex").slice(0, 12)}`;
+  const canonical = JSON.stringify(Object.entries(rule).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return `${COMMENT_PREFIX}${rule.owner}:${new Bun.CryptoHasher("sha256").update(canonical).digest("hex").slice(0, 12)}`;
 }
 
 export function ownerOfComment(comment: string): string | null {

@@ -18,10 +18,14 @@ import type { ContainerKeepers } from "../containers/keepers";
 import { log, setLogLevel } from "../util/log";
 import type { DaemonConfig } from "./config";
 import { DataRoot } from "./layout";
+import { IdleCollector } from "./idle-collector";
 import { DataRootLock, writePidfile } from "./lock";
 
 /** Paths whose request bodies stream (build contexts, image tarballs, archives): exempt from the body cap. */
 const STREAMING_UPLOADS = [/^\/_bunker\/upload$/, /^(\/v[\d.]+)?\/build$/, /^(\/v[\d.]+)?\/images\/load$/, /^(\/v[\d.]+)?\/images\/create$/, /^(\/v[\d.]+)?\/containers\/[^/]+\/archive$/];
+
+/** Quiet time after a request or an event before the garbage it left is collected. */
+const COLLECT_WHEN_QUIET_MS = 500;
 
 /** Services register here what they add to the API and what they must do at shutdown. */
 export interface DaemonContext {
@@ -60,6 +64,7 @@ export class Daemon {
     readonly context: DaemonContext,
     private readonly lock: DataRootLock,
     private readonly server: HttpServer,
+    private readonly idle: IdleCollector,
   ) {}
 
   get engine(): Engine {
@@ -104,8 +109,15 @@ export class Daemon {
       for (const install of installers) await install(ctx);
       for (const fn of ready) await fn();
 
+      // Every request and every event counts as activity; the daemon's own "start" event has start-up's garbage collected.
+      const idle = new IdleCollector(COLLECT_WHEN_QUIET_MS);
+      engine.events.subscribe(() => idle.activity());
+      const app = createApp(routers);
       const server = new HttpServer({
-        handler: createApp(routers),
+        handler: (request, env) => {
+          idle.activity();
+          return app(request, env);
+        },
         isStreamingUpload: (method, path) => method !== "GET" && STREAMING_UPLOADS.some((re) => re.test(path)),
         fastResponse: fastPing,
         onError: (err) => log.debug("connection error", { error: err instanceof Error ? err.message : String(err) }),
@@ -113,7 +125,7 @@ export class Daemon {
       const tls: TlsFiles | undefined = config.tlsVerify || config.tls ? { ca: config.tlsCaCert, cert: config.tlsCert, key: config.tlsKey, verifyClients: config.tlsVerify } : undefined;
       for (const host of config.hosts) server.listen(parseListenAddress(host, tls));
       if (config.pidfile) writePidfile(config.pidfile);
-      const daemon = new Daemon(config, ctx, lock, server);
+      const daemon = new Daemon(config, ctx, lock, server, idle);
       daemon.shutdownHooks = hooks;
       engine.events.publish("daemon", "start", meta.daemonId(), { name: "bunker" });
       log.info("daemon started", { hosts: config.hosts.join(","), dataRoot: config.dataRoot, driver: config.storageDriver, pid: process.pid });
@@ -134,6 +146,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       log.info("daemon shutting down");
       this.server.stop(false);
+      this.idle.stop();
       await this.engine.shutdown(10_000);
       for (const hook of this.shutdownHooks.reverse()) {
         try {

@@ -1,5 +1,5 @@
 import type { Socket } from "bun";
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES } from "./status-text";
 import { bodyFraming, ChunkedDecoder, findHeadEnd, HttpParseError, LIMITS, parseHead, type RequestHead } from "./parser";
 import { SocketWriter } from "./socket-writer";
 import type { ConnectionEnv, HijackedConnection } from "./hijack";
