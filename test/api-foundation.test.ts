@@ -148,6 +148,20 @@ describe("HTTP front end", () => {
     expect(text).toContain(new Bun.CryptoHasher("sha256").update("abcde").digest("hex"));
   });
 
+  test("pings on one connection: a repeated head gets the same answer, any other head is looked at afresh", async () => {
+    const c = await rawConnect(d.socket);
+    const ping = "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.send(ping + ping + "HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /v1.99/_ping HTTP/1.1\r\nHost: x\r\n\r\n" + ping + "GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    await c.closed;
+    const responses = c.received().split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(responses.map((r) => r.slice(9, 12))).toEqual(["200", "200", "200", "400", "200", "200"]);
+    for (const i of [0, 1, 4, 5]) expect(responses[i]).toEndWith("\r\n\r\nOK");
+    expect(responses[1]).toBe(responses[0]!);
+    expect(responses[2]).toEndWith("\r\n\r\n");
+    expect(responses[3]).toContain("client version 1.99 is too new");
+    expect(responses[5]!.toLowerCase()).toContain("connection: close");
+  });
+
   test.each([
     ["garbage bytes", "\x00\x01\x02 garbage\r\n\r\n", 400],
     ["bad request line", "GET\r\n\r\n", 400],

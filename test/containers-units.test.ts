@@ -17,7 +17,10 @@ import { hostsFileFor, resolvConfFor } from "../src/containers/etc-files";
 import { normalizeHostConfig, type HostLimits } from "../src/containers/host-config";
 import { DetachScanner, parseDetachKeys } from "../src/containers/io/detach-keys";
 import { frame } from "../src/containers/io/stdcopy";
-import { selectContainers } from "../src/containers/list";
+import { selectContainers, SummaryList } from "../src/containers/list";
+import { mountPointsOf } from "../src/containers/mounts";
+import { ContainerStore } from "../src/containers/store";
+import { openStore } from "../src/store/db";
 import { selectEntries, snapshotLogs } from "../src/containers/logs/reader";
 import { LogTail } from "../src/containers/logs/tail";
 import { launchMount, parseBind, parseTmpfs } from "../src/volumes/mount-spec";
@@ -28,7 +31,7 @@ import { parseSecurityOpts } from "../src/containers/security";
 import { parseSignal } from "../src/containers/signals";
 import { initialState, emptyNetworkSettings, type ContainerRecord } from "../src/containers/types";
 import { resolveUser, resolveUserFrom } from "../src/containers/user";
-import { statusText } from "../src/containers/views";
+import { statusText, summaryView } from "../src/containers/views";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-container-units-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -236,6 +239,66 @@ describe("lists, status and restart policies", () => {
     expect(statusText(record("x", "paused", { StartedAt: "2026-01-01T00:00:00Z" }), now)).toBe("Up About a minute (Paused)");
     expect(statusText(record("x", "exited", { ExitCode: 3, FinishedAt: "2026-01-01T00:00:55Z" }), now)).toBe("Exited (3) 5 seconds ago");
     expect(statusText(record("x", "created"), now)).toBe("Created");
+  });
+
+  test("the list body is summaryView's JSON, sizes included when asked", async () => {
+    const odd = record('odd "name" \u00e9', "exited", { ExitCode: 3, FinishedAt: "2020-01-01T00:00:00Z" });
+    odd.config.Labels = { 'quote"d': "line\nbreak", emoji: "\u{1F433}" };
+    odd.config.Cmd = ["sh", "-c", "echo 'hi'"];
+    odd.networkSettings.Ports = { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "53/udp": null };
+    odd.mounts = [{ type: "volume", source: "data", target: "/data", readonly: false, propagation: "", nocopy: false, mode: "z", createSource: false, nonRecursive: false, listed: true }];
+    const records = [odd, record("ccc", "created")];
+    const mountsOf = (c: ContainerRecord) => mountPointsOf(c.mounts, (name) => `/volumes/${name}/_data`);
+    const list = new SummaryList(mountsOf);
+    expect(JSON.parse(await list.json(records))).toEqual(records.map((c) => summaryView(c, { mounts: mountsOf(c) })));
+    const sizes = { rw: 12, rootFs: 34 };
+    expect(JSON.parse(await list.json(records, async () => sizes))).toEqual(records.map((c) => summaryView(c, { mounts: mountsOf(c), sizes })));
+    expect(await list.json([])).toBe("[]");
+  });
+
+  test("the store serves reads from memory: copies to change, frozen records replaced on each write", async () => {
+    const db = openStore(":memory:");
+    try {
+      const store = new ContainerStore(db);
+      const list = new SummaryList(() => []);
+      const listed = async () => JSON.parse(await list.json(store.snapshot())) as { Names: string[]; State: string }[];
+      const a = record("aaa", "created", {}, "2026-01-01T00:00:01.000000000Z");
+      store.insert(a);
+      store.insert(record("bbb", "created", {}, "2026-01-01T00:00:02.000000000Z"));
+      expect(store.snapshot().map((c) => c.name)).toEqual(["bbb", "aaa"]);
+      expect(store.idByName("aaa")).toBe(a.id);
+      expect(store.idsByPrefix("aaa")).toEqual([a.id]);
+      expect(store.idsUsingImage("sha256:img")).toHaveLength(2);
+
+      // What a caller holds is its own: changing it changes nothing stored until it is saved.
+      a.state.Status = "running";
+      const copy = store.get(a.id)!;
+      copy.state.Status = "paused";
+      expect(store.get(a.id)!.state.Status).toBe("created");
+      const before = store.snapshot()[1]!;
+      expect(Object.isFrozen(before.state)).toBe(true);
+      expect(() => ((before.state as { Status: string }).Status = "dead")).toThrow();
+
+      copy.state.Status = "running";
+      store.saveState(copy);
+      const after = store.snapshot()[1]!;
+      expect(after).not.toBe(before);
+      expect(after.state.Status).toBe("running");
+      store.saveHealth(a.id, { Status: "healthy", FailingStreak: 0, Log: [] });
+      expect(store.get(a.id)!.state.Health?.Status).toBe("healthy");
+      store.rename(a.id, "renamed");
+      expect([store.idByName("aaa"), store.idByName("renamed")]).toEqual([null, a.id]);
+      expect(await listed()).toMatchObject([{ Names: ["/bbb"] }, { Names: ["/renamed"], State: "running" }]);
+
+      // A store opened on the same database later sees what was written.
+      expect(new ContainerStore(db).all()).toEqual(store.all());
+      store.delete(a.id);
+      expect(store.get(a.id)).toBeNull();
+      expect(store.idByName("renamed")).toBeNull();
+      expect((await listed()).map((c) => c.Names[0])).toEqual(["/bbb"]);
+    } finally {
+      db.close();
+    }
   });
 
   test("restart decisions and back-off", () => {

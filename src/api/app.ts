@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { getPath } from "hono/utils/url";
 import { messageOf, statusOf } from "../errors";
 import { log } from "../util/log";
 import { BUNKER_VERSION } from "../version";
@@ -35,7 +36,8 @@ export function errorResponse(err: unknown): Response {
  * headers every docker response carries.
  */
 export function createApp(routers: ApiHono[]): (request: Request, env: ConnectionEnv) => Promise<Response> {
-  const app = newRouter();
+  // Routes match the unversioned path; the request itself keeps its URL (rebuilding it would cost a Request per call).
+  const app = new Hono<{ Bindings: ApiEnv }>({ getPath: (request) => splitVersion(getPath(request)).path });
   for (const r of routers) app.route("/", r);
   app.notFound(() => new Response(JSON.stringify({ message: "page not found" }), { status: 404, headers: { "Content-Type": "application/json" } }));
   app.onError((err) => errorResponse(err));
@@ -43,16 +45,9 @@ export function createApp(routers: ApiHono[]): (request: Request, env: Connectio
   return async (request, env) => {
     let response: Response;
     try {
-      const url = new URL(request.url);
-      const { version, path } = splitVersion(url.pathname);
-      log.debug("request", { method: request.method, path: url.pathname });
-      if (path !== url.pathname) {
-        url.pathname = path;
-        // Re-wrapping with `new Request(url, request)` makes Bun buffer a streamed body whole: pass the stream.
-        const init: RequestInit & { duplex: "half" } = { method: request.method, headers: request.headers, body: request.body, duplex: "half" };
-        request = new Request(url.toString(), init);
-      }
-      response = await app.fetch(request, { ...env, apiVersion: version });
+      const path = getPath(request);
+      log.debug("request", { method: request.method, path });
+      response = await app.fetch(request, { ...env, apiVersion: splitVersion(path).version });
     } catch (err) {
       response = errorResponse(err);
     }

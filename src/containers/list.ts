@@ -3,6 +3,7 @@ import { checkFilterKeys, type Filters } from "../api/filters";
 import { InvalidParameterError } from "../errors";
 import type { MountPoint } from "../volumes/mount-spec";
 import type { ContainerRecord } from "./types";
+import { renderSummary, summaryJson, type RenderedSummary, type ViewContext } from "./views";
 
 export const LIST_FILTERS = ["status", "name", "label", "id", "ancestor", "exited", "before", "since", "network", "volume", "health"] as const;
 const HEALTH_STATES = ["starting", "healthy", "unhealthy", "none"];
@@ -34,7 +35,7 @@ export function isActive(c: ContainerRecord): boolean {
   return c.state.Running || c.state.Restarting;
 }
 
-export function selectContainers(records: ContainerRecord[], q: ListQuery, ctx: ListContext): ContainerRecord[] {
+export function selectContainers(records: readonly ContainerRecord[], q: ListQuery, ctx: ListContext): ContainerRecord[] {
   checkFilterKeys(q.filters, LIST_FILTERS);
   const f = q.filters;
   for (const s of f.get("status") ?? []) if (!STATUSES.includes(s)) throw new InvalidParameterError(`invalid filter 'status=${s}'`);
@@ -83,4 +84,33 @@ export function selectContainers(records: ContainerRecord[], q: ListQuery, ctx: 
     );
   });
   return q.limit > 0 ? out.slice(0, q.limit) : out;
+}
+
+/**
+ * The list's response body. Each record's summary is rendered once and kept while that record object lives: the
+ * store's records (`ContainerStore.snapshot`) are frozen and replaced on every write (state, name, networks), so a
+ * stale rendering is never found.
+ */
+export class SummaryList {
+  private readonly rendered = new WeakMap<ContainerRecord, RenderedSummary>();
+
+  constructor(private readonly mountsOf: (c: ContainerRecord) => MountPoint[]) {}
+
+  /** A JSON array of the containers' summaries; `sizesOf` adds SizeRw/SizeRootFs (`size=1`). */
+  async json(records: readonly ContainerRecord[], sizesOf?: (c: ContainerRecord) => Promise<NonNullable<ViewContext["sizes"]>>): Promise<string> {
+    const nowMs = Date.now();
+    const sizes = sizesOf ? await Promise.all(records.map(sizesOf)) : [];
+    const entries = records.map((c, i) => summaryJson(c, this.renderedOf(c), sizes[i], nowMs));
+    return `[${entries.join(",")}]`;
+  }
+
+  /** Only a frozen record (the store's own) can be rendered once: any other may change after this call. */
+  private renderedOf(c: ContainerRecord): RenderedSummary {
+    let rendered = this.rendered.get(c);
+    if (!rendered) {
+      rendered = renderSummary(c, this.mountsOf(c));
+      if (Object.isFrozen(c)) this.rendered.set(c, rendered);
+    }
+    return rendered;
+  }
 }

@@ -34,9 +34,43 @@ function fromRow(row: Row): ContainerRecord {
   };
 }
 
-/** The containers table: one small statement per change, each its own transaction. */
+/** A record as the table holds it: the JSON text hands out independent copies, the frozen record is shared. */
+interface Cached {
+  json: string;
+  record: ContainerRecord;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Snapshot a record: later changes to `c` by its owner do not reach the cache. */
+function cachedOf(c: ContainerRecord): Cached {
+  const json = JSON.stringify(c);
+  return { json, record: deepFreeze(JSON.parse(json) as ContainerRecord) };
+}
+
+/**
+ * The containers table: one small statement per change, each its own transaction. Every row is also kept in
+ * memory (loaded once, then written through after each successful statement), so reads never touch SQLite;
+ * the table stays what a daemon start loads. This store is the table's only writer.
+ */
 export class ContainerStore {
-  constructor(private readonly db: Database) {}
+  private readonly cache = new Map<string, Cached>();
+  private readonly idsByName = new Map<string, string>();
+  /** Ids newest first, rebuilt after an insert or a delete. */
+  private order: string[] | null = null;
+
+  constructor(private readonly db: Database) {
+    for (const row of db.query("SELECT * FROM containers").all() as Row[]) {
+      this.cache.set(row.id, cachedOf(fromRow(row)));
+      this.idsByName.set(row.name, row.id);
+    }
+  }
 
   /** Throws a SQLite constraint error when the id or the name is taken; callers check names first. */
   insert(c: ContainerRecord): void {
@@ -46,6 +80,9 @@ export class ContainerStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(c.id, c.name, c.imageId, c.created, JSON.stringify(c.config), JSON.stringify(c.hostConfig), JSON.stringify(c.state), c.restartCount, c.manuallyStopped ? 1 : 0, JSON.stringify(c.networkSettings), JSON.stringify(c.networkingConfig), JSON.stringify(c.mounts));
+    this.cache.set(c.id, cachedOf(c));
+    this.idsByName.set(c.name, c.id);
+    this.order = null;
   }
 
   /** Persist the mutable parts of a record: state, restart bookkeeping, network settings. */
@@ -53,43 +90,77 @@ export class ContainerStore {
     this.db
       .query("UPDATE containers SET state = ?, restart_count = ?, manually_stopped = ?, network_settings = ? WHERE id = ?")
       .run(JSON.stringify(c.state), c.restartCount, c.manuallyStopped ? 1 : 0, JSON.stringify(c.networkSettings), c.id);
+    this.update(c.id, (old) => ({ ...old, state: c.state, restartCount: c.restartCount, manuallyStopped: c.manuallyStopped, networkSettings: c.networkSettings }));
   }
 
   /** Only `State.Health`: the healthcheck writes it while the service saves the rest of the state. */
   saveHealth(id: string, health: HealthState): void {
     this.db.query("UPDATE containers SET state = json_set(state, '$.Health', json(?)) WHERE id = ?").run(JSON.stringify(health), id);
+    this.update(id, (old) => ({ ...old, state: { ...old.state, Health: health } }));
   }
 
   rename(id: string, name: string): void {
     this.db.query("UPDATE containers SET name = ? WHERE id = ?").run(name, id);
+    const old = this.cache.get(id)?.record.name;
+    if (old === undefined) return;
+    this.idsByName.delete(old);
+    this.idsByName.set(name, id);
+    this.update(id, (record) => ({ ...record, name }));
   }
 
   delete(id: string): void {
     this.db.query("DELETE FROM containers WHERE id = ?").run(id);
+    const name = this.cache.get(id)?.record.name;
+    if (name !== undefined) this.idsByName.delete(name);
+    this.cache.delete(id);
+    this.order = null;
   }
 
+  /** A copy the caller may change (and save). */
   get(id: string): ContainerRecord | null {
-    const row = this.db.query("SELECT * FROM containers WHERE id = ?").get(id) as Row | null;
-    return row ? fromRow(row) : null;
+    const cached = this.cache.get(id);
+    return cached ? (JSON.parse(cached.json) as ContainerRecord) : null;
   }
 
   idByName(name: string): string | null {
-    const row = this.db.query("SELECT id FROM containers WHERE name = ?").get(name) as { id: string } | null;
-    return row?.id ?? null;
+    return this.idsByName.get(name) ?? null;
   }
 
   /** Ids starting with `prefix` (at most two: enough to tell unique from ambiguous). */
   idsByPrefix(prefix: string): string[] {
-    const rows = this.db.query("SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2").all(prefix, `${prefix}\uffff`) as { id: string }[];
-    return rows.map((r) => r.id);
+    const ids: string[] = [];
+    for (const id of this.cache.keys()) if (id.startsWith(prefix) && ids.push(id) === 2) break;
+    return ids;
   }
 
+  /** Copies the caller may change, newest first. */
   all(): ContainerRecord[] {
-    return (this.db.query("SELECT * FROM containers ORDER BY created DESC").all() as Row[]).map(fromRow);
+    return this.newestFirst().map((id) => JSON.parse(this.cache.get(id)!.json) as ContainerRecord);
+  }
+
+  /**
+   * The stored records themselves, newest first, frozen: for readers that only look (the list). A write replaces
+   * a container's record with a new object, so one can key derived data (a rendered summary) on its identity.
+   */
+  snapshot(): readonly ContainerRecord[] {
+    return this.newestFirst().map((id) => this.cache.get(id)!.record);
   }
 
   /** Ids of containers created from `imageId` (image removal refuses while there are any). */
   idsUsingImage(imageId: string): string[] {
-    return (this.db.query("SELECT id FROM containers WHERE image_id = ?").all(imageId) as { id: string }[]).map((r) => r.id);
+    const ids: string[] = [];
+    for (const { record } of this.cache.values()) if (record.imageId === imageId) ids.push(record.id);
+    return ids;
+  }
+
+  /** Mirror an UPDATE: an UPDATE of an id that is not stored changed no row, and changes nothing here either. */
+  private update(id: string, change: (old: ContainerRecord) => ContainerRecord): void {
+    const cached = this.cache.get(id);
+    if (cached) this.cache.set(id, cachedOf(change(cached.record)));
+  }
+
+  private newestFirst(): string[] {
+    this.order ??= [...this.cache.values()].sort((a, b) => (a.record.created < b.record.created ? 1 : a.record.created > b.record.created ? -1 : 0)).map((c) => c.record.id);
+    return this.order;
   }
 }

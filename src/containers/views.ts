@@ -114,7 +114,8 @@ function commandText(c: ContainerRecord): string {
   return commandLine(c.config).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'"'"'`)}'`)).join(" ");
 }
 
-export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes" | "mounts">): Record<string, unknown> {
+/** The list entry's fields before `Status`: they change only with the record. */
+function summaryHead(c: ContainerRecord): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -123,12 +124,46 @@ export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes" | "
     Command: commandText(c),
     Created: Math.floor(Date.parse(c.created) / 1000),
     Ports: portList(c),
-    ...(v.sizes ? { SizeRw: v.sizes.rw, SizeRootFs: v.sizes.rootFs } : {}),
     Labels: c.config.Labels,
     State: c.state.Status,
-    Status: statusText(c),
+  };
+}
+
+/** The list entry's fields after `Status`. */
+function summaryTail(c: ContainerRecord, mounts: MountPoint[]): Record<string, unknown> {
+  return {
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
     NetworkSettings: { Networks: c.networkSettings.Networks },
-    Mounts: v.mounts,
+    Mounts: mounts,
   };
+}
+
+export function summaryView(c: ContainerRecord, v: Pick<ViewContext, "sizes" | "mounts">): Record<string, unknown> {
+  return {
+    ...summaryHead(c),
+    ...(v.sizes ? { SizeRw: v.sizes.rw, SizeRootFs: v.sizes.rootFs } : {}),
+    Status: statusText(c),
+    ...summaryTail(c, v.mounts),
+  };
+}
+
+/**
+ * A list entry as JSON text without the parts that change with the clock or cost a disk walk (`Status`, the sizes):
+ * rendered once per record, completed per request by `summaryJson`.
+ */
+export interface RenderedSummary {
+  /** `{"Id":…,"State":…` — the object opened, no trailing comma. */
+  head: string;
+  /** `"HostConfig":…}` — the rest of the object, closed. */
+  tail: string;
+}
+
+export function renderSummary(c: ContainerRecord, mounts: MountPoint[]): RenderedSummary {
+  return { head: JSON.stringify(summaryHead(c)).slice(0, -1), tail: JSON.stringify(summaryTail(c, mounts)).slice(1) };
+}
+
+/** The same JSON as `summaryView` (same keys, same order), from a rendered summary. */
+export function summaryJson(c: ContainerRecord, rendered: RenderedSummary, sizes: ViewContext["sizes"], nowMs: number): string {
+  const sizeFields = sizes ? `,"SizeRw":${sizes.rw},"SizeRootFs":${sizes.rootFs}` : "";
+  return `${rendered.head}${sizeFields},"Status":${JSON.stringify(statusText(c, nowMs))},${rendered.tail}`;
 }

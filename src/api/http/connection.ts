@@ -12,7 +12,8 @@ export interface ConnectionOptions {
   isStreamingUpload(method: string, path: string): boolean;
   /**
    * A complete pre-rendered response for requests that need no routing (`/_ping`, which clients send before
-   * everything else), or null to go through the app.
+   * everything else), or null to go through the app. It must depend on nothing but its arguments: a connection
+   * answers a repeat of the same request head with the same bytes.
    */
   fastResponse?(method: string, target: string): Uint8Array | null;
   onError(err: unknown): void;
@@ -20,6 +21,8 @@ export interface ConnectionOptions {
 
 const EMPTY = Buffer.alloc(0);
 const PENDING = Symbol("pending");
+/** A fast-answered head longer than this is not remembered (a poller's ping is a few dozen bytes). */
+const MAX_REMEMBERED_HEAD = 1024;
 
 /**
  * One HTTP/1.1 connection: parses request heads, streams request bodies (Content-Length or chunked)
@@ -48,6 +51,11 @@ export class HttpConnection {
     resolveClosed: () => void;
   } | null = null;
   private responseReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  /**
+   * The last head answered by `fastResponse`, and the answer: a client polling `/_ping` on a kept-alive connection
+   * sends the same bytes every time, and the answer depends on those bytes alone, so they need not be parsed again.
+   */
+  private lastFast: { head: Buffer; response: Uint8Array } | null = null;
 
   constructor(
     private readonly socket: Socket<unknown>,
@@ -112,11 +120,18 @@ export class HttpConnection {
   private startRequest(): void {
     const end = findHeadEnd(this.buf);
     if (end === -1) return;
-    const head = parseHead(this.buf.subarray(0, end));
-    this.buf = this.buf.subarray(end);
+    const received = this.buf;
+    this.buf = end === received.length ? EMPTY : received.subarray(end);
+    const last = this.lastFast;
+    if (last && last.head.length === end && received.compare(last.head, 0, end, 0, end) === 0) {
+      void this.writer.write(last.response);
+      return this.pump();
+    }
+    const head = parseHead(received, end);
     const framing = bodyFraming(head);
     const fast = framing.kind === "none" ? this.options.fastResponse?.(head.method, head.target) : null;
     if (fast && head.headers.get("connection")?.toLowerCase() !== "close" && head.version === "HTTP/1.1") {
+      if (end <= MAX_REMEMBERED_HEAD) this.lastFast = { head: Buffer.from(received.subarray(0, end)), response: fast };
       void this.writer.write(fast);
       return this.pump();
     }
@@ -150,7 +165,7 @@ export class HttpConnection {
       );
     }
     this.busy = true;
-    const init: RequestInit & { duplex: "half" } = { method: head.method, headers: head.headers, body: bodyStream, duplex: "half" };
+    const init: RequestInit & { duplex: "half" } = { method: head.method, headers: head.fields, body: bodyStream, duplex: "half" };
     const request = new Request(url.toString(), init);
     if (this.body) this.feedBody();
     void this.dispatch(request, head);
@@ -244,16 +259,15 @@ export class HttpConnection {
         await this.writer.write(lines.join("\r\n") + "\r\n\r\n");
         return;
       }
-      // A body that is complete within one macrotask gets a Content-Length; anything slower streams.
-      let next = reader.read();
-      const raced = await Promise.race([next, new Promise<typeof PENDING>((r) => setImmediate(() => r(PENDING)))]);
-      if (raced !== PENDING && raced.done) {
-        lines.push(`content-length: ${first.value.byteLength}`);
-        await this.writer.write(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), first.value]));
+      const ready = await readReady(reader, first.value);
+      if (!ready.next) {
+        lines.push(`content-length: ${ready.chunks.reduce((n, c) => n + c.byteLength, 0)}`);
+        await this.writer.write(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), ...ready.chunks]));
         return;
       }
+      let next = ready.next;
       lines.push("transfer-encoding: chunked");
-      await this.writer.write(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), chunkOf(first.value)]));
+      await this.writer.write(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), ...ready.chunks.map(chunkOf)]));
       while (!this.closed) {
         const r = await next;
         if (r.done) break;
@@ -345,6 +359,29 @@ export class HttpConnection {
     }
     this.buf = EMPTY;
     this.failed = true;
+  }
+}
+
+/** Past this many bytes a body is streamed even if it is all there: a quick producer must not be buffered whole. */
+const MAX_BUFFERED_RESPONSE = 1024 * 1024;
+
+/**
+ * The body chunks available before the current macrotask ends, after `first`: a body complete by then (and small
+ * enough) gets a Content-Length — Bun hands a buffered body out in more than one chunk past 16 KiB. `next` is the
+ * read still pending when the body streams on, null when it ended.
+ */
+async function readReady(reader: ReadableStreamDefaultReader<Uint8Array>, first: Uint8Array): Promise<{ chunks: Uint8Array[]; next: ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> | null }> {
+  const macrotaskEnd = new Promise<typeof PENDING>((r) => setImmediate(() => r(PENDING)));
+  const chunks = [first];
+  let size = first.byteLength;
+  for (;;) {
+    const next = reader.read();
+    if (size > MAX_BUFFERED_RESPONSE) return { chunks, next };
+    const raced = await Promise.race([next, macrotaskEnd]);
+    if (raced === PENDING) return { chunks, next };
+    if (raced.done) return { chunks, next: null };
+    chunks.push(raced.value);
+    size += raced.value.byteLength;
   }
 }
 

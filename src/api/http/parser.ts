@@ -24,7 +24,10 @@ export interface RequestHead {
   method: string;
   target: string;
   version: "HTTP/1.1" | "HTTP/1.0";
-  headers: Headers;
+  /** The header fields as received (names as sent): what the Request is built from. */
+  fields: [string, string][];
+  /** Values by lower-case name, a repeated field's values joined with ", " as `Headers.get` does. */
+  headers: Map<string, string>;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -41,32 +44,35 @@ export function findHeadEnd(buf: Buffer): number {
   return i + 4;
 }
 
-export function parseHead(raw: Buffer): RequestHead {
-  const text = raw.toString("latin1");
-  const lines = text.slice(0, -4).split("\r\n");
-  const requestLine = lines.shift() ?? "";
-  const parts = requestLine.split(" ");
+/**
+ * The head in `buf` up to `end` (as `findHeadEnd` found it). Plain strings and a Map rather than a `Headers`: most
+ * requests only need a few lookups, and `/_ping` none of what a Headers object costs to build.
+ */
+export function parseHead(buf: Buffer, end: number): RequestHead {
+  const lines = buf.toString("latin1", 0, end - 4).split("\r\n");
+  const parts = lines[0]!.split(" ");
   if (parts.length !== 3) throw new HttpParseError("malformed request line");
   const [method, target, version] = parts as [string, string, string];
   if (!TOKEN.test(method)) throw new HttpParseError("malformed method");
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") throw new HttpParseError("unsupported HTTP version", 505);
   if (!target.startsWith("/") || /[\s\x00-\x1f\x7f]/.test(target)) throw new HttpParseError("malformed request target");
-  if (lines.length > LIMITS.maxHeaderCount) throw new HttpParseError("too many headers", 431);
-  const headers = new Headers();
-  for (const line of lines) {
+  if (lines.length - 1 > LIMITS.maxHeaderCount) throw new HttpParseError("too many headers", 431);
+  const fields: [string, string][] = [];
+  const headers = new Map<string, string>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
     const colon = line.indexOf(":");
     if (colon <= 0) throw new HttpParseError("malformed header line");
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) throw new HttpParseError("malformed header name");
     const value = line.slice(colon + 1).trim();
     if (/[\x00\r\n]/.test(value)) throw new HttpParseError("malformed header value");
-    try {
-      headers.append(name, value);
-    } catch {
-      throw new HttpParseError("malformed header value");
-    }
+    fields.push([name, value]);
+    const key = name.toLowerCase();
+    const previous = headers.get(key);
+    headers.set(key, previous === undefined ? value : `${previous}, ${value}`);
   }
-  return { method, target, version, headers };
+  return { method, target, version, fields, headers };
 }
 
 export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };

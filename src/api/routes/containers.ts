@@ -6,7 +6,7 @@ import type { CreateRequest } from "../../containers/create-config";
 import type { ExecService } from "../../containers/exec";
 import type { CommitRequest, ContainerFiles } from "../../containers/files";
 import { encodePathStat } from "../../archive/copy";
-import { selectContainers } from "../../containers/list";
+import { selectContainers, SummaryList } from "../../containers/list";
 import { logStream } from "../../containers/logs/follow";
 import { rotationOf } from "../../containers/logs/options";
 import type { ContainerService } from "../../containers/service";
@@ -14,7 +14,7 @@ import { sample, statsView, type StatsSample } from "../../containers/stats";
 import { parseTimestampNs } from "../../containers/time";
 import { top } from "../../containers/top";
 import type { ContainerRecord } from "../../containers/types";
-import { inspectView, summaryView } from "../../containers/views";
+import { inspectView } from "../../containers/views";
 import type { Engine } from "../../engine/engine";
 import { ConflictError, InvalidParameterError, NotImplementedError, messageOf } from "../../errors";
 import type { ImageLookup } from "../../images/types";
@@ -99,10 +99,11 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
     return c.json(result, 201);
   });
 
+  const summaries = new SummaryList((ctr) => containers.mountPoints(ctr));
   r.get("/containers/json", async (c) => {
     const filters = parseFilters(c.req.query("filters"));
     const list = selectContainers(
-      containers.store.all(),
+      containers.store.snapshot(),
       { all: bool(c.req.query("all")), limit: intQuery(c.req.query("limit"), "limit") ?? -1, filters },
       {
         imageIdsOf: (ref) => {
@@ -116,8 +117,8 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
         mountsOf: (ctr) => containers.mountPoints(ctr),
       },
     );
-    const withSize = bool(c.req.query("size"));
-    return c.json(await Promise.all(list.map(async (ctr) => summaryView(ctr, { mounts: containers.mountPoints(ctr), ...(withSize ? { sizes: await sizes(ctr) } : {}) }))));
+    const body = await summaries.json(list, bool(c.req.query("size")) ? sizes : undefined);
+    return c.body(body, 200, { "Content-Type": "application/json" });
   });
 
   r.post("/containers/prune", async (c) => {
