@@ -1,6 +1,7 @@
 /**
  * The per-layer pull pipeline (src/layers/apply.ts): blob digest, decompression by magic bytes, diffID, size,
- * progress, and Docker-like failures on a digest mismatch or a corrupt blob.
+ * progress, Docker-like failures on a digest mismatch or a corrupt blob, and room for the event loop (parallel
+ * layers, API requests) while a layer extracts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -88,4 +89,22 @@ test("a failing download surfaces as itself, not as a layer error", async () => 
   });
   const error = await applyLayer({ blob: failing, expectedDigest: null, target: target(), whiteout: "overlay" }).catch((e: unknown) => e);
   expect((error as Error).message).toContain("connection reset");
+});
+
+test("a layer of many small entries, already buffered, still lets the event loop run while it extracts", async () => {
+  const entries = Array.from({ length: 2000 }, (_, i) => ({ name: `bin/applet-${i}`, type: "symlink" as const, linkname: "busybox" }));
+  const tar = rawTar([{ name: "bin/", type: "dir" }, ...entries]);
+  let turns = 0;
+  let done = false;
+  const spin = () => {
+    turns++;
+    if (!done) setImmediate(spin);
+  };
+  setImmediate(spin);
+  // One chunk: every read of the tar resolves at once, so only the extractor's own yields give the loop a turn.
+  const blob = (async function* () {
+    yield tar;
+  })();
+  await applyLayer({ blob, expectedDigest: null, target: target(), whiteout: "overlay" }).finally(() => (done = true));
+  expect(turns).toBeGreaterThan(1);
 });

@@ -61,6 +61,7 @@ const lib = dlopen("libc.so.6", {
   pipe2: { args: [P, i32], returns: i32 },
   poll: { args: [P, u64, i32], returns: i32 },
   memfd_create: { args: [P, u32()], returns: i32 },
+  sync_file_range: { args: [i32, i64, i64, u32()], returns: i32 },
 });
 
 function u32() {
@@ -164,6 +165,12 @@ export function lutimes(path: string, atimeSec: number, mtimeSec: number): void 
   ts[2] = BigInt(Math.floor(mtimeSec));
   ts[3] = BigInt(Math.round((mtimeSec % 1) * 1e9));
   check("utimensat", sym.utimensat(AT_FDCWD, cstr(path), ts, AT_SYMLINK_NOFOLLOW), path);
+}
+
+const SYNC_FILE_RANGE_WRITE = 2;
+/** Start writing a file range back to disk without waiting for it, so that a later fsync has little left to do. */
+export function startWriteback(fd: number, offset: number, length: number): void {
+  check("sync_file_range", sym.sync_file_range(fd, BigInt(offset), BigInt(length), SYNC_FILE_RANGE_WRITE));
 }
 
 export const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000, NONBLOCK: 0o4000, DIRECTORY: 0o200000, NOFOLLOW: 0o400000, CLOEXEC: 0o2000000, PATH: 0o10000000 } as const;

@@ -1,7 +1,14 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { startWriteback } from "../../drivers/libc/libc";
 import { InvalidParameterError, NotFoundError, SystemError } from "../errors";
 import { parseDigest } from "../registry/digest";
+
+/**
+ * Writeback of a blob being ingested starts every this many bytes, so the fsync at commit (which blocks the event
+ * loop) waits for the last few MiB instead of the whole blob: about 5 ms instead of 20-25 ms for a 26 MB layer.
+ */
+const WRITEBACK_STEP = 8 * 1024 * 1024;
 
 /**
  * Content-addressed blobs (layers as pulled, configs, manifests) under `<root>/blobs/<alg>/<hex>`.
@@ -55,10 +62,9 @@ export class ContentStore {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     const digest = `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
     if (this.has(digest)) return digest;
-    const w = this.ingest(digest);
+    const w = this.ingestHashedByCaller(digest);
     w.write(bytes);
-    w.commit();
-    return digest;
+    return w.commit(digest);
   }
 
   /**
@@ -66,27 +72,46 @@ export class ContentStore {
    * publishes it; `abort` removes the partial file.
    */
   ingest(expected: string | null, expectedSize?: number): IngestWriter {
+    const hasher = new Bun.CryptoHasher("sha256");
+    const file = this.openIngest(expected, expectedSize, (chunk) => hasher.update(chunk));
+    return { write: file.write, commit: () => file.publish(`sha256:${hasher.digest("hex")}`), abort: file.abort };
+  }
+
+  /**
+   * Like `ingest`, for bytes the caller hashes anyway on their way elsewhere (a layer's apply hashes its blob):
+   * the store keeps them without hashing them a second time. `commit(digest)` takes the digest the caller
+   * computed over exactly the written bytes; it must be `expected` when one is given.
+   */
+  ingestHashedByCaller(expected: string | null, expectedSize?: number): CallerHashedIngestWriter {
+    const file = this.openIngest(expected, expectedSize);
+    return { write: file.write, commit: (digest) => file.publish(digest), abort: file.abort };
+  }
+
+  private openIngest(expected: string | null, expectedSize: number | undefined, onWrite?: (chunk: Uint8Array) => void) {
     if (expected) parseDigest(expected);
     const path = join(this.ingestDir, `${Date.now()}-${crypto.randomUUID()}`);
     const fd = openSync(path, "wx", 0o600);
-    const hasher = new Bun.CryptoHasher("sha256");
     let size = 0;
+    let writtenBack = 0;
     let open = true;
     const close = () => {
       if (open) closeSync(fd);
       open = false;
     };
     return {
-      write: (chunk) => {
-        hasher.update(chunk);
+      write: (chunk: Uint8Array) => {
+        onWrite?.(chunk);
         let off = 0;
         while (off < chunk.length) off += writeSync(fd, chunk, off);
         size += chunk.length;
+        if (size - writtenBack >= WRITEBACK_STEP) {
+          startWriteback(fd, writtenBack, size - writtenBack);
+          writtenBack = size;
+        }
       },
-      commit: () => {
+      publish: (digest: string) => {
         fsyncSync(fd);
         close();
-        const digest = `sha256:${hasher.digest("hex")}`;
         if (expectedSize !== undefined && size !== expectedSize) {
           rmSync(path, { force: true });
           throw new SystemError(`blob size mismatch: expected ${expectedSize} bytes, got ${size}`);
@@ -128,6 +153,13 @@ export interface IngestWriter {
   write(chunk: Uint8Array): void;
   /** Verify and publish; returns the digest. Throws (and removes the partial file) on mismatch. */
   commit(): string;
+  abort(): void;
+}
+
+export interface CallerHashedIngestWriter {
+  write(chunk: Uint8Array): void;
+  /** Publish under `digest`, the caller's hash of the written bytes; throws (and removes the file) on mismatch. */
+  commit(digest: string): string;
   abort(): void;
 }
 

@@ -41,19 +41,15 @@ export async function createImage(deps: CreateImageDeps, spec: NewImage): Promis
   const diffIds = [...parentDiffIds];
   if (spec.layer) {
     const source = spec.layer;
-    const keep = content.ingest(null);
-    const hasher = new Bun.CryptoHasher("sha256");
-    let blobSize = 0;
+    // The layer apply hashes the blob (its sha256 when no digest is expected): the store keeps it under that.
+    const keep = content.ingestHashedByCaller(null);
     async function* tee(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source) {
         keep.write(chunk);
-        hasher.update(chunk);
-        blobSize += chunk.length;
         yield chunk;
       }
     }
     const parent = spec.parent?.topLayer ?? null;
-    let blobDigest = "";
     let freshBlob: string | null = null;
     try {
       const applied = await commitLayer(deps, {
@@ -62,16 +58,15 @@ export async function createImage(deps: CreateImageDeps, spec: NewImage): Promis
         blob: tee(),
         expectedDigest: null,
         onProgress: spec.onProgress,
-        onApplied: () => {
-          blobDigest = `sha256:${hasher.digest("hex")}`;
-          if (content.has(blobDigest)) keep.abort();
-          else freshBlob = keep.commit();
+        onApplied: (applied) => {
+          if (content.has(applied.digest)) keep.abort();
+          else freshBlob = keep.commit(applied.digest);
         },
         signal: spec.signal,
       });
       diffIds.push(applied.diffID);
       const chainId = chainIds(diffIds).at(-1)!;
-      layers.push({ chainId, diffId: applied.diffID, parent, size: applied.size, blobDigest, blobMediaType: mediaTypeOfCompression(applied.compression), blobSize });
+      layers.push({ chainId, diffId: applied.diffID, parent, size: applied.size, blobDigest: applied.digest, blobMediaType: mediaTypeOfCompression(applied.compression), blobSize: applied.compressedSize });
     } catch (err) {
       keep.abort();
       if (freshBlob) content.delete(freshBlob);

@@ -47,7 +47,7 @@ class SpooledArchive {
       if (entry.header.type === "symlink") this.links.set(name, posix.join(posix.dirname(name), entry.header.linkname));
       if (entry.header.type !== "file") continue;
       const hasher = new Bun.CryptoHasher("sha256");
-      const writer = this.content.ingest(null);
+      const writer = this.content.ingestHashedByCaller(null);
       try {
         for await (const chunk of entry.body) {
           hasher.update(chunk);
@@ -60,7 +60,7 @@ class SpooledArchive {
       const digest = `sha256:${hasher.digest("hex")}`;
       if (this.content.has(digest)) writer.abort();
       else {
-        writer.commit();
+        writer.commit(digest);
         this.fresh.add(digest);
       }
       this.files.set(name, digest);

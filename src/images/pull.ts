@@ -124,10 +124,10 @@ export class Puller {
     const onProgress = (n: number) => void progress.progress("Downloading", id, n, total);
     let applied: AppliedLayer;
     if (driver.whiteoutMode === "overlay") {
-      // Download and extraction overlap: the blob streams into the content store and the layer at once.
-      // The layer apply and the content store each verify the digest; a third hash in the client adds nothing.
+      // Download and extraction overlap: the blob streams into the content store and the layer at once. The
+      // layer apply hashes the blob and verifies its digest; the store keeps the bytes under that verified digest.
       const blob = await registry.fetchBlob(ref, desc.digest, { size: desc.size, credentials, signal, verify: false });
-      const keep = content.has(desc.digest) ? null : content.ingest(desc.digest, desc.size);
+      const keep = content.has(desc.digest) ? null : content.ingestHashedByCaller(desc.digest, desc.size);
       async function* tee(): AsyncGenerator<Uint8Array> {
         for await (const chunk of blob.stream) {
           keep?.write(chunk);
@@ -142,8 +142,8 @@ export class Puller {
           expectedDigest: desc.digest,
           expectedDiffID: diffId,
           onProgress,
-          onApplied: async () => {
-            keep?.commit();
+          onApplied: async (verified) => {
+            keep?.commit(verified.digest);
             await this.downloaded(progress, id, total);
           },
           signal,

@@ -102,9 +102,17 @@ function detectCompression(head: Uint8Array): Compression {
   return "none";
 }
 
+/**
+ * Size of the decoder's output pieces. Node's default (16 KiB) costs a thread-pool round trip, a buffer and a trip
+ * through the tar reader and hasher per 16 KiB; with 256 KiB pieces, extracting the bench's 100 MB gzip image
+ * takes about a fifth less CPU.
+ */
+const DECODED_PIECE = 256 * 1024;
+
 async function* decompress(compression: Compression, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   if (compression === "none") return yield* source;
-  const decoder = compression === "gzip" ? createGunzip() : createZstdDecompress();
+  const options = { chunkSize: DECODED_PIECE };
+  const decoder = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
   try {
     // pipeline() forwards an error on either side to the other and destroys both when the consumer stops early.
     yield* pipeline(Readable.from(source, { objectMode: false }), decoder, () => {}) as AsyncIterable<Uint8Array>;

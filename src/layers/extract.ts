@@ -54,12 +54,25 @@ const WHITEOUT_META_PREFIX = ".wh..wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
 const EPERM = 1;
 const EOPNOTSUPP = 95;
+/**
+ * Longest stretch (ms) an extraction keeps the event loop. Entries already buffered are applied without a real
+ * await, so a layer of many small entries would otherwise stall the layers extracting beside it (their decoders
+ * wait for the loop to take their output) and every API request meanwhile.
+ */
+const MAX_BUSY_MS = 5;
 
 /** Apply the tar in `source` to the existing directory `root`. */
 export async function extractTar(source: AsyncIterable<Uint8Array>, root: string, options: ExtractOptions): Promise<void> {
   const writer = new LayerWriter(root, options.whiteout);
+  let busySince = performance.now();
   try {
-    for await (const entry of readTar(source)) await writer.apply(entry);
+    for await (const entry of readTar(source)) {
+      await writer.apply(entry);
+      if (performance.now() - busySince > MAX_BUSY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        busySince = performance.now();
+      }
+    }
     writer.finish();
   } finally {
     writer.close();
