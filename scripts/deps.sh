@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ca-certificates git busybox-static docker-registry apache2-utils btrfs-progs iptables nftables iproute2 util-linux procps gcc libc6-dev)
+APT_PACKAGES=(ca-certificates git busybox-static docker-registry docker-compose apache2-utils btrfs-progs iptables nftables iproute2 util-linux procps gcc libc6-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

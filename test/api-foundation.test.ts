@@ -137,6 +137,20 @@ describe("HTTP front end", () => {
     expect(out.rss).toBeLessThan(300 * 1024 * 1024);
   });
 
+  test("HEAD on a streaming route answers headers only and stops the stream it did not send", async () => {
+    const res = await api("/_bunker/endless", { method: "HEAD" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/plain");
+    expect(await res.text()).toBe("");
+    const deadline = Date.now() + 5_000;
+    let open = -1;
+    while (Date.now() < deadline && open !== 0) {
+      open = ((await (await api("/_bunker/endless/open")).json()) as { open: number }).open;
+      if (open !== 0) await Bun.sleep(20);
+    }
+    expect(open).toBe(0);
+  });
+
   test("keep-alive: several requests on one connection, Content-Length and chunked bodies", async () => {
     const c = await rawConnect(d.socket);
     c.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\nPOST /_bunker/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n");

@@ -283,6 +283,19 @@ describe("diff, commit, export, import", () => {
     expect(own.stdout.trim().split("\n")).toEqual(lines);
   });
 
+  test("docker diff leaves out /dev, /proc and /sys created as mount points for an image without them", async () => {
+    const out = dir("bare");
+    const root = join(out, "root");
+    mkdirSync(join(root, "bin"), { recursive: true });
+    cpSync("/bin/busybox", join(root, "bin", "busybox"));
+    expect(Bun.spawnSync(["tar", "-C", root, "-cf", join(out, "bare.tar"), "."]).exitCode).toBe(0);
+    await ok(["import", join(out, "bare.tar"), "bare:1"]);
+    await ok(["run", "--name", "bare", "bare:1", "/bin/busybox", "true"]);
+    expect(await ok(["diff", "bare"])).toBe("");
+    await ok(["rm", "bare"]);
+    await ok(["rmi", "bare:1"]);
+  });
+
   test("commit: run the new image and see the change; --change CMD; author and message", async () => {
     const id = (await ok(["commit", "-a", "tester", "-m", "a message", "-c", 'CMD ["cat", "/added"]', "differ", "committed:v1"])).trim();
     expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);

@@ -93,9 +93,27 @@ describe("user-defined networks", () => {
     expect(after.stdout.split("\n").filter(Boolean).sort()).toEqual(["eth0", "lo"]);
   }, 60_000);
 
+  test("a created container connected to a second network joins both when it starts; inspect shows them before", async () => {
+    expect((await e.docker(["create", "--name", "late", "--network", "neta", e.busybox, "sleep", "60"])).exitCode).toBe(0);
+    const connect = await e.docker(["network", "connect", "--alias", "latecomer", "netb", "late"]);
+    expect(connect.exitCode, connect.stderr).toBe(0);
+    const before = JSON.parse((await e.docker(["inspect", "late"])).stdout)[0].NetworkSettings.Networks;
+    expect(Object.keys(before).sort()).toEqual(["neta", "netb"]);
+    expect(before.netb.Aliases).toEqual(["latecomer"]);
+    expect(before.neta.IPAddress).toBe("");
+    expect((await e.docker(["network", "connect", "netb", "late"])).exitCode).not.toBe(0);
+    expect((await e.docker(["start", "late"])).exitCode).toBe(0);
+    const links = await e.docker(["exec", "late", "ls", "/sys/class/net"]);
+    expect(links.stdout.split("\n").filter(Boolean).sort()).toEqual(["eth0", "eth1", "lo"]);
+    expect(await ipOf("late", "netb")).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const byAlias = await e.docker(["run", "--rm", "--network", "netb", e.busybox, "nslookup", "latecomer"]);
+    expect(byAlias.stdout).toContain(await ipOf("late", "netb"));
+    expect((await e.docker(["rm", "-f", "late"])).exitCode).toBe(0);
+  }, 60_000);
+
   test("removing a network in use is refused; after its containers go, nothing of it remains", async () => {
     const inspect = JSON.parse((await e.docker(["network", "inspect", "neta"])).stdout)[0];
-    const bridge = inspect.Options["com.docker.network.bridge.name"] as string;
+    const bridge = `br-${(inspect.Id as string).slice(0, 12)}`;
     const owner = `net-${(inspect.Id as string).slice(0, 16)}`;
     const busy = await e.docker(["network", "rm", "neta"]);
     expect(busy.exitCode).not.toBe(0);

@@ -47,6 +47,9 @@ export function createApp(routers: ApiHono[]): (request: Request, env: Connectio
     try {
       const path = getPath(request);
       log.debug("request", { method: request.method, path });
+      // Hono answers HEAD by running the GET route and dropping its body unread, which would leave a streaming
+      // body (logs, image export) producing; as a GET, the connection cancels the body it does not send.
+      if (request.method === "HEAD") request = new Request(request.url, { method: "GET", headers: request.headers });
       response = await app.fetch(request, { ...env, apiVersion: splitVersion(path).version });
     } catch (err) {
       response = errorResponse(err);

@@ -77,6 +77,7 @@ export function newContainerRecord(req: CreateRequest, name: string | undefined,
     networkingConfig: req.NetworkingConfig ?? {},
     mounts: [],
   };
+  record.networkSettings = deps.networks.idleSettings(record);
   checkHealthConfig(record.config.Healthcheck);
   return { record, image, warnings };
 }

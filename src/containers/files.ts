@@ -92,12 +92,12 @@ export class ContainerFiles {
   }
 
   /**
-   * `GET /containers/{id}/changes`. The files the engine bind-mounts over /etc are left out when they were only
-   * created as mount points (docker keeps those in an init layer below the container's).
+   * `GET /containers/{id}/changes`. The mount points the engine creates (/etc files, /dev, /proc, /sys) are left
+   * out when they were only created as such (docker keeps those in an init layer below the container's).
    */
   async changes(ref: string): Promise<Change[]> {
     const c = this.deps.containers.get(ref);
-    return withoutEtcMountPoints(await changes(this.deps.images.graphDriver, c.id));
+    return withoutMountPoints(await changes(this.deps.images.graphDriver, c.id));
   }
 
   /** `GET /containers/{id}/export`: the flattened root filesystem (without the mounts), streamed. */
@@ -208,13 +208,15 @@ function commitConfig(c: ContainerRecord, override: Partial<ImageContainerConfig
 }
 
 const ETC_MOUNT_POINTS = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+/** Created by the launcher when the image lacks them; /dev is a tmpfs and the others are the kernel's, so nothing of the container lands below them. */
+const KERNEL_MOUNT_POINTS = ["/dev", "/proc", "/sys"];
 
-function withoutEtcMountPoints(list: Change[]): Change[] {
-  const kept = list.filter((change) => !(change.Kind === ChangeKind.Added && ETC_MOUNT_POINTS.includes(change.Path)));
+function withoutMountPoints(list: Change[]): Change[] {
+  const kept = list.filter((change) => !(change.Kind === ChangeKind.Added && (ETC_MOUNT_POINTS.includes(change.Path) || KERNEL_MOUNT_POINTS.includes(change.Path))));
   if (kept.length === list.length) return list;
-  // /etc is listed as modified for its new entries; with none left it is not a change.
+  // /etc is listed as modified for its new entries (or added, when the image had none); with none left it is not a change.
   const etcHasChanges = kept.some((change) => change.Path.startsWith("/etc/"));
-  return etcHasChanges ? kept : kept.filter((change) => !(change.Path === "/etc" && change.Kind === ChangeKind.Modified));
+  return etcHasChanges ? kept : kept.filter((change) => !(change.Path === "/etc" && change.Kind !== ChangeKind.Deleted));
 }
 
 function checkPath(path: string): void {

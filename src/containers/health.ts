@@ -63,7 +63,7 @@ export function checkHealthConfig(config: HealthConfig | undefined): void {
   const [kind] = config.Test ?? [];
   if (kind !== undefined && !["NONE", "CMD", "CMD-SHELL"].includes(kind)) throw new InvalidParameterError(`invalid healthcheck test: unknown type ${JSON.stringify(kind)}`);
   for (const [name, value] of [["Interval", config.Interval], ["Timeout", config.Timeout], ["StartPeriod", config.StartPeriod], ["StartInterval", config.StartInterval]] as const) {
-    if (value !== undefined && value !== 0 && value < MIN_DURATION_NS) throw new InvalidParameterError(`${name} in Healthcheck cannot be less than 1ms`);
+    if (typeof value === "number" && value !== 0 && value < MIN_DURATION_NS) throw new InvalidParameterError(`${name} in Healthcheck cannot be less than 1ms`);
   }
   if (config.Retries !== undefined && config.Retries < 0) throw new InvalidParameterError("Retries in Healthcheck cannot be negative");
 }

@@ -33,7 +33,7 @@ function orDefault<T>(value: T | undefined | null, fallback: T): T {
   return value === undefined || value === null ? fallback : value;
 }
 
-function checkRestartPolicy(policy: RestartPolicy, autoRemove: boolean): RestartPolicy {
+export function checkRestartPolicy(policy: RestartPolicy, autoRemove: boolean): RestartPolicy {
   const name = policy.Name || "no";
   if (!["no", "always", "unless-stopped", "on-failure"].includes(name)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   const max = policy.MaximumRetryCount ?? 0;
@@ -57,7 +57,7 @@ export function parseCpuList(list: string): number[] {
   return out;
 }
 
-function checkResources(h: HostConfig, host: HostLimits, warnings: string[]): void {
+export function checkResources(h: HostConfig, host: HostLimits, warnings: string[]): void {
   if (h.Memory < 0 || h.MemoryReservation < 0 || h.ShmSize < 0) throw new InvalidParameterError("invalid negative value for a memory or shm size setting");
   if (h.Memory > 0 && h.Memory < MIN_MEMORY) throw new InvalidParameterError("Minimum memory limit allowed is 6MB");
   if (h.MemorySwap > 0 && h.Memory === 0) throw new InvalidParameterError("You should always set the Memory limit when using Memoryswap limit, see usage");
@@ -132,8 +132,8 @@ export function normalizeHostConfig(raw: Partial<HostConfig> | undefined, host: 
   checkCapabilities(h.CapDrop);
   parseSecurityOpts(h.SecurityOpt ?? []);
   checkSysctls(h.Sysctls ?? {}, h.NetworkMode);
-  if (parseLinks(h.Links).length > 0 && !["default", "bridge"].includes(h.NetworkMode))
-    throw new InvalidParameterError("conflicting options: legacy links (--link) are only supported on the default bridge network");
+  if (parseLinks(h.Links).length > 0 && (h.NetworkMode === "host" || h.NetworkMode.startsWith("container:")))
+    throw new InvalidParameterError(`conflicting options: ${h.NetworkMode === "host" ? "host" : "container"} type networking can't be used with links. This would result in undefined behavior`);
   parseMounts({ Binds: h.Binds, Mounts: h.Mounts ?? null, Tmpfs: h.Tmpfs ?? null });
   for (const spec of h.VolumesFrom ?? []) parseVolumesFrom(spec);
   return h;

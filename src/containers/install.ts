@@ -78,9 +78,10 @@ export const installContainers: ServiceInstaller = (ctx) => {
   });
   ctx.networks.setContainerLookup((ref) => {
     const c = containers.find(ref);
-    return c ? { id: c.id, name: c.name, hostname: c.config.Hostname, pid: containers.runningPid(c.id) } : null;
+    return c ? { id: c.id, name: c.name, hostname: c.config.Hostname, pid: containers.runningPid(c.id), networks: Object.keys(c.networkSettings.Networks) } : null;
   });
   ctx.networks.setEndpointListener((id, network, settings) => containers.updateEndpoint(id, network, settings));
+  ctx.networks.setEndpointConfigListener((id, network, request, shown) => containers.configureEndpoint(id, network, request, shown));
 
   ctx.system.contribute({
     info: () => {

@@ -7,6 +7,7 @@ import type { CommitRequest, ContainerFiles, ExtractOptions } from "./files";
 import type { AttachStreams } from "./io/attach";
 import type { ContainerService } from "./service";
 import type { ContainerRecord } from "./types";
+import type { UpdateRequest } from "./update";
 import type { WaitResult } from "./waiters";
 
 export interface AttachJobArgs extends AttachStreams {
@@ -36,6 +37,7 @@ declare module "../engine/jobs" {
     "container.restart": Void<{ id: string; timeout?: number; signal?: string }>;
     "container.remove": Void<{ id: string; force: boolean; volumes?: boolean }>;
     "container.rename": Void<{ id: string; name: string }>;
+    "container.update": { args: { id: string; body: UpdateRequest }; result: { Warnings: string[] } };
     "container.pause": Void<{ id: string }>;
     "container.unpause": Void<{ id: string }>;
     "container.resize": Void<{ id: string; height: number; width: number }>;
@@ -58,6 +60,7 @@ export function registerContainerJobs(engine: Engine, containers: ContainerServi
   engine.register("container.restart", (job) => containers.restart(job.args.id, job.args.timeout, job.args.signal));
   engine.register("container.remove", (job) => containers.remove(job.args.id, job.args.force, job.args.volumes));
   engine.register("container.rename", (job) => containers.rename(job.args.id, job.args.name));
+  engine.register("container.update", (job) => containers.update(job.args.id, job.args.body));
   engine.register("container.pause", (job) => containers.pause(job.args.id));
   engine.register("container.unpause", (job) => containers.unpause(job.args.id));
   engine.register("container.resize", async (job) => containers.resize(job.args.id, job.args.height, job.args.width));

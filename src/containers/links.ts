@@ -11,6 +11,11 @@ export interface LinkTarget {
   exposed: string[];
   /** The target's own environment (`KEY=value`). */
   env: string[];
+  /**
+   * A link on the default bridge (docker's legacy links: environment variables and hosts entries). On a
+   * user-defined network a link only names the target, as docker's embedded DNS alias does.
+   */
+  legacy: boolean;
 }
 
 /** `HostConfig.Links` entries: `name:alias`, `name`, or docker's stored form `/name:/self/alias`. */
@@ -25,16 +30,21 @@ export function parseLinks(links: readonly string[] | null | undefined): { name:
 }
 
 /**
- * Resolve the legacy links of `c` (the default bridge's `--link`): every target must be running with an address.
- * `find` looks a container up by name or id.
+ * Resolve the links of `c`: every target must be running, with an address on the default bridge (legacy links)
+ * or on the user-defined network `c` joins. `find` looks a container up by name or id.
  */
 export function resolveLinks(c: ContainerRecord, find: (ref: string) => ContainerRecord | null): LinkTarget[] {
+  const mode = c.hostConfig.NetworkMode;
+  const legacy = mode === "default" || mode === "bridge";
   return parseLinks(c.hostConfig.Links).map(({ name, alias }) => {
     const target = find(name);
     if (!target) throw new NotFoundError(`could not get container for ${name}`);
-    const ip = target.networkSettings.IPAddress || Object.values(target.networkSettings.Networks).find((n) => n.IPAddress)?.IPAddress;
+    const networks = Object.values(target.networkSettings.Networks);
+    const ip = legacy
+      ? target.networkSettings.IPAddress || networks.find((n) => n.IPAddress)?.IPAddress
+      : (target.networkSettings.Networks[mode] ?? networks.find((n) => n.NetworkID === mode))?.IPAddress;
     if (!target.state.Running || !ip) throw new ConflictError(`Cannot link to a non running container: /${target.name} AS /${c.name}/${alias}`);
-    return { name: target.name, alias, ip, exposed: Object.keys(target.config.ExposedPorts ?? {}), env: target.config.Env ?? [] };
+    return { name: target.name, alias, ip, exposed: Object.keys(target.config.ExposedPorts ?? {}), env: target.config.Env ?? [], legacy };
   });
 }
 
@@ -44,6 +54,7 @@ const NOT_EXPORTED = new Set(["HOME", "PATH", "HOSTNAME"]);
 export function linkEnv(self: string, links: readonly LinkTarget[]): string[] {
   const out: string[] = [];
   for (const l of links) {
+    if (!l.legacy) continue;
     const prefix = l.alias.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
     out.push(`${prefix}_NAME=/${self}/${l.alias}`);
     const ports = l.exposed

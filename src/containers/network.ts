@@ -7,7 +7,7 @@
 import type { NamespaceMode } from "../../drivers/exec/spec";
 import type { AttachRequest, NetworkService } from "../networks/service";
 import { ConflictError } from "../errors";
-import type { ContainerRecord, NetworkSettings } from "./types";
+import { emptyNetworkSettings, type ContainerRecord, type NetworkSettings } from "./types";
 
 /** Finds a running container by name or id (for `container:<name|id>`). */
 export type RunningPidLookup = (ref: string) => { id: string; pid: number };
@@ -41,6 +41,11 @@ export class ContainerNetworks {
   /** A container that kept running while no daemon did: its published ports come back (see NetworkService.adopt). */
   adopt(c: ContainerRecord): Promise<void> {
     return this.service.adopt(attachRequest(c), c.networkSettings);
+  }
+
+  /** What inspect shows of a container that is not running: the networks it joins at start, without addresses. */
+  idleSettings(c: ContainerRecord): NetworkSettings {
+    return { ...emptyNetworkSettings(), Networks: this.service.configuredEndpoints(attachRequest(c)) };
   }
 
   detach(c: ContainerRecord): Promise<void> {

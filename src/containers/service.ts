@@ -12,7 +12,7 @@
 import type { Database } from "bun:sqlite";
 import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { CgroupManager } from "../../drivers/exec/cgroups";
+import { CgroupError, type CgroupManager } from "../../drivers/exec/cgroups";
 import { ExecutableNotFoundError, ExecutablePermissionError, LaunchError } from "../../drivers/exec/errors";
 import type { ExitStatus } from "../../drivers/exec/exit-watcher";
 import type { Keeper } from "../../drivers/exec/keeper/client";
@@ -33,14 +33,15 @@ import { rotationOf } from "./logs/options";
 import { snapshotLogs } from "./logs/reader";
 import { normalizeName } from "./names";
 import { ContainerNetworks } from "./network";
+import { planUpdate, type UpdateRequest } from "./update";
 import type { NetworkService } from "../networks/service";
 import { Backoff, shouldRestart } from "./restart-policy";
 import { launchRun, rootfsOf, teardownRun, type RuntimeDeps } from "./runtime";
 import { parseSignal, SIGKILL, SIGTERM } from "./signals";
 import { ContainerStore } from "./store";
 import { nowRfc3339, rfc3339Nano } from "./time";
-import { emptyNetworkSettings, ZERO_TIME, type ContainerRecord, type HealthState } from "./types";
-import type { EndpointSettings } from "../networks/service";
+import { ZERO_TIME, type ContainerRecord, type HealthState } from "./types";
+import type { EndpointSettings, EndpointSettingsRequest } from "../networks/service";
 import { Waiters, type WaitResult } from "./waiters";
 import { KeyedLock } from "./keyed-lock";
 import { acquireVolumes, mountPointsOf, releaseVolumes, requestedMounts, volumesFromMounts, type VolumeAccess } from "./mounts";
@@ -150,6 +151,19 @@ export class ContainerService {
     if (settings) c.networkSettings.Networks[network] = settings;
     else delete c.networkSettings.Networks[network];
     this.store.saveState(c);
+  }
+
+  /** `network connect/disconnect` on a container that is not running: what it joins at its next start. */
+  configureEndpoint(id: string, network: string, request: EndpointSettingsRequest | null, shown: EndpointSettings | null): void {
+    const c = this.store.get(id);
+    if (!c) return;
+    const endpoints = { ...c.networkingConfig.EndpointsConfig };
+    if (request) endpoints[network] = request;
+    else delete endpoints[network];
+    c.networkingConfig = { ...c.networkingConfig, EndpointsConfig: endpoints };
+    if (shown) c.networkSettings.Networks[network] = shown;
+    else delete c.networkSettings.Networks[network];
+    this.store.saveNetworking(c);
   }
 
   /** By full id, name (with or without "/"), or unique id prefix; 404 `No such container: <ref>`. */
@@ -418,7 +432,7 @@ export class ContainerService {
       return;
     }
     c.state = { ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, Error: error, OOMKilled: oomKilled, FinishedAt: nowRfc3339() };
-    c.networkSettings = emptyNetworkSettings();
+    c.networkSettings = this.networks.idleSettings(c);
     if (oomKilled) this.publish(c, "oom");
     this.publish(c, "die", { exitCode: String(exitCode) });
     const restart = !this.shuttingDown && !this.removing.has(id) && shouldRestart(c.hostConfig.RestartPolicy, exitCode, c.restartCount, c.manuallyStopped);
@@ -584,6 +598,27 @@ export class ContainerService {
       checkNameFree(name, (n) => this.store.idByName(n));
       this.store.rename(c.id, name);
       this.publish({ ...c, name }, "rename", { oldName: `/${c.name}` });
+    });
+  }
+
+  /** `docker update`: new limits are written to a running container's cgroup, then kept in its HostConfig. */
+  async update(ref: string, body: UpdateRequest): Promise<{ Warnings: string[] }> {
+    const id = this.get(ref).id;
+    return this.locks.run(id, async () => {
+      const c = this.get(id);
+      const plan = planUpdate(c.hostConfig, body, this.deps.hostLimits);
+      if (this.runs.has(id)) {
+        try {
+          await this.deps.cgroups.update(id, plan.resources);
+        } catch (err) {
+          if (err instanceof CgroupError) throw new InvalidParameterError(`Cannot update container ${id}: ${err.message}`);
+          throw err;
+        }
+      }
+      c.hostConfig = plan.hostConfig;
+      this.store.saveHostConfig(c);
+      this.publish(c, "update");
+      return { Warnings: plan.warnings };
     });
   }
 
@@ -779,7 +814,7 @@ export class ContainerService {
       ...c.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode,
       FinishedAt: exit ? rfc3339Nano(exit.finishedNs) : nowRfc3339(), Error: exit ? "" : LOST_ERROR,
     };
-    c.networkSettings = emptyNetworkSettings();
+    c.networkSettings = this.networks.idleSettings(c);
     this.store.saveState(c);
     this.publish(c, "die", { exitCode: String(exitCode) });
     log.info("container exited while the daemon was down", { id: c.id, exitCode, lost: !exit });

@@ -93,6 +93,18 @@ export class ContainerStore {
     this.update(c.id, (old) => ({ ...old, state: c.state, restartCount: c.restartCount, manuallyStopped: c.manuallyStopped, networkSettings: c.networkSettings }));
   }
 
+  /** `docker update`: new limits or restart policy. */
+  saveHostConfig(c: ContainerRecord): void {
+    this.db.query("UPDATE containers SET host_config = ? WHERE id = ?").run(JSON.stringify(c.hostConfig), c.id);
+    this.update(c.id, (old) => ({ ...old, hostConfig: c.hostConfig }));
+  }
+
+  /** The networks a container that is not running will join (`network connect/disconnect` before start). */
+  saveNetworking(c: ContainerRecord): void {
+    this.db.query("UPDATE containers SET networking_config = ?, network_settings = ? WHERE id = ?").run(JSON.stringify(c.networkingConfig), JSON.stringify(c.networkSettings), c.id);
+    this.update(c.id, (old) => ({ ...old, networkingConfig: c.networkingConfig, networkSettings: c.networkSettings }));
+  }
+
   /** Only `State.Health`: the healthcheck writes it while the service saves the rest of the state. */
   saveHealth(id: string, health: HealthState): void {
     this.db.query("UPDATE containers SET state = json_set(state, '$.Health', json(?)) WHERE id = ?").run(JSON.stringify(health), id);

@@ -75,8 +75,14 @@ interface CreateRequest {
 /** A running container gained (settings) or lost (null) an endpoint on `network`. */
 export type EndpointListener = (containerId: string, network: string, settings: EndpointSettings | null) => void;
 
-/** Looks up running containers for runtime connect/disconnect (the container service answers). */
-export type ContainerLookup = (idOrName: string) => { id: string; name: string; hostname: string; pid: number | null } | null;
+/**
+ * Told when `docker network connect/disconnect` changes the networks a container that is not running will join at
+ * its next start: the request to record (null: forget it) and what inspect shows until then.
+ */
+export type EndpointConfigListener = (containerId: string, network: string, request: EndpointSettingsRequest | null, shown: EndpointSettings | null) => void;
+
+/** Looks up containers for connect/disconnect (the container service answers): `pid` null when not running, `networks` as inspect shows them. */
+export type ContainerLookup = (idOrName: string) => { id: string; name: string; hostname: string; pid: number | null; networks: string[] } | null;
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const VETH_SWEEP_MS = 2000;
@@ -95,6 +101,7 @@ export class NetworkService {
   private readonly published = new Map<string, PublishedPort[]>();
   private lookupContainer: ContainerLookup = () => null;
   private endpointChanged: EndpointListener = () => {};
+  private endpointConfigured: EndpointConfigListener = () => {};
   private readonly retiredVeths = new Set<string>();
   private vethSweep: ReturnType<typeof setTimeout> | null = null;
 
@@ -113,6 +120,27 @@ export class NetworkService {
   /** Told when `docker network connect/disconnect` changes a running container's endpoints. */
   setEndpointListener(listener: EndpointListener): void {
     this.endpointChanged = listener;
+  }
+
+  setEndpointConfigListener(listener: EndpointConfigListener): void {
+    this.endpointConfigured = listener;
+  }
+
+  /** The networks a container that is not running will join, as inspect shows them: no addresses yet. */
+  configuredEndpoints(req: AttachRequest): Record<string, EndpointSettings> {
+    const mode = req.networkMode || "default";
+    if (mode.startsWith("container:")) return {};
+    if (mode === "host") return { host: endpointSettings(this.store.byName("host")?.id ?? "", null, null) };
+    const primary = this.networkForMode(mode);
+    if (!primary) return { none: endpointSettings(this.store.byName("none")?.id ?? "", null, null) };
+    const out: Record<string, EndpointSettings> = {};
+    // A network removed since the container was created is no longer shown (its start would fail on it).
+    const others = Object.keys(req.endpoints).filter((n) => n !== mode && n !== primary.name).map((n) => this.store.byName(n) ?? this.store.byId(n));
+    for (const net of [primary, ...others.filter((n): n is NetworkRow => n !== null)]) {
+      const wanted = req.endpoints[net.name] ?? req.endpoints[net.id] ?? {};
+      out[net.name] = endpointSettings(net.id, wanted.IPAMConfig ?? null, wanted.Aliases ?? null);
+    }
+    return out;
   }
 
   private bridgeDriver(): BridgeDriver {
@@ -275,7 +303,7 @@ export class NetworkService {
       internal: req.Internal ? 1 : 0,
       attachable: req.Attachable ? 1 : 0,
       labels: JSON.stringify(req.Labels ?? {}),
-      options: JSON.stringify({ ...options, "com.docker.network.bridge.name": bridge }),
+      options: JSON.stringify(options),
       created: new Date().toISOString(),
     };
     this.store.insert(row);
@@ -481,13 +509,20 @@ export class NetworkService {
     this.retiredVeths.clear();
   }
 
-  /** `docker network connect` for a running container. */
+  /**
+   * `docker network connect`: a running container gets the endpoint now; one that is not running has it recorded
+   * and joins the network at its next start (docker-compose connects containers between create and start).
+   */
   async connect(idOrName: string, container: string, config: EndpointSettingsRequest): Promise<void> {
     const net = this.resolve(idOrName);
     if (net.driver !== "bridge") throw new ForbiddenError(`container cannot be connected to network ${net.name}`);
     const c = this.lookupContainer(container);
     if (!c) throw new NotFoundError(`No such container: ${container}`);
-    if (!c.pid) throw new ConflictError(`container ${container} is not running`);
+    if (c.pid === null) {
+      if (c.networks.includes(net.name)) throw new ForbiddenError(`endpoint with name ${c.name} already exists in network ${net.name}`);
+      this.endpointConfigured(c.id, net.name, config, endpointSettings(net.id, config.IPAMConfig ?? null, config.Aliases ?? null));
+      return;
+    }
     if (this.store.endpointsOf(c.id).some((e) => e.network_id === net.id)) throw new ForbiddenError(`endpoint with name ${c.name} already exists in network ${net.name}`);
     const settings = await this.connectEndpoint(net, { containerId: c.id, name: c.name, hostname: c.hostname, networkMode: net.name, endpoints: { [net.name]: config }, portBindings: {}, publishAllPorts: false, exposedPorts: [] }, `/proc/${c.pid}/ns/net`, false);
     this.endpointChanged(c.id, net.name, settings);
@@ -498,6 +533,10 @@ export class NetworkService {
     const c = this.lookupContainer(container);
     const id = c?.id ?? container;
     const ep = this.store.endpointsOf(id).find((e) => e.network_id === net.id);
+    if (!ep && c?.pid === null && c.networks.includes(net.name)) {
+      this.endpointConfigured(c.id, net.name, null, null);
+      return;
+    }
     if (!ep) throw new NotFoundError(`container ${container} is not connected to network ${net.name}`);
     try {
       this.bridgeDriver().disconnect(ep.host_ifname);

@@ -15,7 +15,8 @@ export function requireDocker(): void {
     throw new Error(`the docker CLI is missing at ${DOCKER_BIN}: install docker-ce-cli 28.x (or Debian's docker.io and symlink /usr/bin/docker there)`);
 }
 
-async function run(bin: string, args: string[], env: Record<string, string>, stdin?: string | Uint8Array, timeoutMs = 120_000): Promise<RunResult> {
+/** Run any command line tool with `env` added to ours, capturing its output; killed after `timeoutMs`. */
+export async function runTool(bin: string, args: string[], env: Record<string, string>, stdin?: string | Uint8Array, timeoutMs = 120_000): Promise<RunResult> {
   const proc = Bun.spawn([bin, ...args], {
     env: { ...process.env, ...env },
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
@@ -30,9 +31,9 @@ async function run(bin: string, args: string[], env: Record<string, string>, std
 
 export function docker(env: Record<string, string>, args: string[], stdin?: string | Uint8Array, timeoutMs?: number): Promise<RunResult> {
   requireDocker();
-  return run(DOCKER_BIN, args, { DOCKER_BUILDKIT: "0", ...env }, stdin, timeoutMs);
+  return runTool(DOCKER_BIN, args, { DOCKER_BUILDKIT: "0", ...env }, stdin, timeoutMs);
 }
 
 export function bunker(env: Record<string, string>, args: string[], stdin?: string | Uint8Array, timeoutMs?: number): Promise<RunResult> {
-  return run(BUNKER_BIN, args, env, stdin, timeoutMs);
+  return runTool(BUNKER_BIN, args, env, stdin, timeoutMs);
 }

@@ -14,12 +14,14 @@ import { sample, statsView, type StatsSample } from "../../containers/stats";
 import { parseTimestampNs } from "../../containers/time";
 import { top } from "../../containers/top";
 import type { ContainerRecord } from "../../containers/types";
+import type { UpdateRequest } from "../../containers/update";
 import { inspectView } from "../../containers/views";
 import type { Engine } from "../../engine/engine";
 import { ConflictError, InvalidParameterError, NotImplementedError, messageOf } from "../../errors";
 import type { ImageLookup } from "../../images/types";
 import { log } from "../../util/log";
 import { newRouter, type ApiHono } from "../app";
+import { readJson } from "../json";
 import { checkFilterKeys, parseFilters } from "../filters";
 
 const bool = (v: string | undefined) => v === "1" || v === "true" || v === "True";
@@ -183,6 +185,11 @@ export function containerRoutes(engine: Engine, containers: ContainerService, ex
   r.post("/containers/:id/rename", async (c) => {
     await engine.run("container.rename", { id: c.req.param("id"), name: c.req.query("name") ?? "" });
     return c.body(null, 204);
+  });
+
+  r.post("/containers/:id/update", async (c) => {
+    const body = await readJson<UpdateRequest>(c.req.raw);
+    return c.json(await engine.run("container.update", { id: c.req.param("id"), body }));
   });
 
   r.post("/containers/:id/resize", async (c) => {

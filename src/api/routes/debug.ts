@@ -2,10 +2,29 @@ import { newRouter, type ApiHono } from "../app";
 
 /**
  * Routes for exercising the HTTP front end in tests (mounted only when BUNKER_TEST_ROUTES=1):
- * a streamed-upload digest and a hijacked echo.
+ * a streamed-upload digest, a hijacked echo, and an endless body that counts how many are still being produced.
  */
 export function debugRoutes(): ApiHono {
   const r = newRouter();
+  let endlessOpen = 0;
+  r.get("/_bunker/endless", () => {
+    endlessOpen++;
+    const tick = new TextEncoder().encode("tick\n");
+    let open = true;
+    const close = () => {
+      if (open) endlessOpen--;
+      open = false;
+    };
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await Bun.sleep(20);
+        if (open) controller.enqueue(tick);
+      },
+      cancel: close,
+    });
+    return new Response(body, { headers: { "Content-Type": "text/plain" } });
+  });
+  r.get("/_bunker/endless/open", (c) => c.json({ open: endlessOpen }));
   r.post("/_bunker/upload", async (c) => {
     const hasher = new Bun.CryptoHasher("sha256");
     let bytes = 0;

@@ -5,6 +5,7 @@ import type { Engine } from "../../engine/engine";
 import { InvalidParameterError, messageOf } from "../../errors";
 import { log } from "../../util/log";
 import { newRouter, type ApiHono } from "../app";
+import { readJson } from "../json";
 
 interface ExecStartRequest {
   Detach?: boolean;
@@ -12,27 +13,17 @@ interface ExecStartRequest {
   ConsoleSize?: [number, number] | null;
 }
 
-async function jsonBody<T>(req: Request): Promise<T> {
-  const text = await req.text();
-  if (!text.trim()) return {} as T;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new InvalidParameterError("invalid JSON in the request body");
-  }
-}
-
 export function execRoutes(engine: Engine, execs: ExecService): ApiHono {
   const r = newRouter();
 
   r.post("/containers/:id/exec", async (c) => {
-    const body = await jsonBody<ExecCreateRequest>(c.req.raw);
+    const body = await readJson<ExecCreateRequest>(c.req.raw);
     return c.json(await engine.run("exec.create", { container: c.req.param("id"), body }), 201);
   });
 
   r.post("/exec/:id/start", async (c) => {
     const id = c.req.param("id");
-    const body = await jsonBody<ExecStartRequest>(c.req.raw);
+    const body = await readJson<ExecStartRequest>(c.req.raw);
     const instance = execs.checkStartable(id);
     if (body.Detach) {
       await engine.run("exec.start", { id, tty: body.Tty, consoleSize: body.ConsoleSize, conn: null });
