@@ -31,6 +31,7 @@ import { parseSecurityOpts } from "../src/containers/security";
 import { parseSignal } from "../src/containers/signals";
 import { initialState, emptyNetworkSettings, type ContainerRecord } from "../src/containers/types";
 import { resolveUser, resolveUserFrom } from "../src/containers/user";
+import { fixedNanoStamp } from "../src/containers/time";
 import { statusText, summaryView } from "../src/containers/views";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-container-units-"));
@@ -144,6 +145,12 @@ describe("/etc files", () => {
 });
 
 describe("json-file logs (written by the keeper)", () => {
+  test("docker logs -t stamps carry all nine fraction digits though the file trims them", () => {
+    expect(fixedNanoStamp("2026-11-29T06:27:08.61722096Z")).toBe("2026-11-29T06:27:08.617220960Z");
+    expect(fixedNanoStamp("2026-11-29T06:27:08Z")).toBe("2026-11-29T06:27:08.000000000Z");
+    expect(fixedNanoStamp("2026-11-29T06:27:08.123456789Z")).toBe("2026-11-29T06:27:08.123456789Z");
+  });
+
   const line = (stream: string, log: string, second: number) => `${JSON.stringify({ log, stream, time: `2026-01-01T00:00:${String(second).padStart(2, "0")}.000000001Z` })}\n`;
 
   test("rotated files are read oldest first; a torn last line is skipped; streams and tail select", () => {

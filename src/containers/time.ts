@@ -13,6 +13,15 @@ export function rfc3339Nano(ns: bigint): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${fraction}Z`);
 }
 
+/**
+ * `docker logs -t` prints every fraction digit (moby's RFC3339NanoFixed), while the json-file holds Go's
+ * RFC3339Nano with trailing zeros trimmed.
+ */
+export function fixedNanoStamp(rfc3339: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(rfc3339);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}Z` : rfc3339;
+}
+
 export function nowRfc3339(): string {
   return rfc3339Nano(nowNs());
 }

@@ -6,7 +6,7 @@
 import { closeSync, watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { frame } from "../io/stdcopy";
-import { parseRfc3339Ns } from "../time";
+import { fixedNanoStamp, parseRfc3339Ns } from "../time";
 import type { LogEntry } from "./json-file";
 import { entryMatches, openLogFiles, readOpened, selectEntries, type LogQuery } from "./reader";
 import { LogTail } from "./tail";
@@ -28,7 +28,7 @@ const WATCHED_POLL_MS = 1000;
 const UNWATCHED_POLL_MS = 100;
 
 function encode(entry: LogEntry, timestamps: boolean, tty: boolean): Uint8Array {
-  const payload = Buffer.from(timestamps ? `${entry.time} ${entry.log}` : entry.log);
+  const payload = Buffer.from(timestamps ? `${fixedNanoStamp(entry.time)} ${entry.log}` : entry.log);
   return tty ? payload : frame(entry.stream, payload);
 }
 
