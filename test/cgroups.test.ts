@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import {
   cgroupHostInfo, CgroupError, CgroupV1Manager, CgroupV2Manager, createCgroupManager, detectCgroupLayout,
@@ -166,12 +166,12 @@ describe("v2 against a fake cgroupfs tree", () => {
     write("bunker/c1/cpuset.mems", "");
   });
 
-  test("join writes the pid; names that could escape the parent are refused", () => {
+  test("join writes the pid; a process joins itself through cgroup.procs; names that could escape the parent are refused", () => {
     manager.join("c1", 4242);
     expect(read("bunker/c1/cgroup.procs")).toBe("4242");
-    expect(manager.procsPaths("c1")).toEqual([join(root, "bunker/c1/cgroup.procs")]);
+    expect(manager.selfJoinFiles("c1")).toEqual([join(root, "bunker/c1/cgroup.procs")]);
     expect(() => manager.join("../c1", 1)).toThrow(CgroupError);
-    expect(() => manager.procsPaths("a/b")).toThrow(CgroupError);
+    expect(() => manager.selfJoinFiles("a/b")).toThrow(CgroupError);
   });
 
   test("stats map v2 files into Docker's shapes", () => {
@@ -267,7 +267,7 @@ describe("v1 on this host's real hierarchies", () => {
   const manager = new CgroupV1Manager({ mounts: layout.v1Mounts, parent: testParent });
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   cleanups.push(async () => {
-    for (const id of ["box", "oom"]) {
+    for (const id of ["box", "oom", "nest"]) {
       // After a failed test processes may still be inside: kill them through the cgroup, then remove it.
       const left = manager.pids(id);
       if (left.length) await manager.kill(id, 9).catch(() => undefined);
@@ -292,14 +292,14 @@ describe("v1 on this host's real hierarchies", () => {
     expect(file("cpuset", "box", "cpuset.cpus")).toBe(readFileSync("/sys/fs/cgroup/cpuset/cpuset.cpus", "utf8").trim());
     expect(file("devices", "box", "devices.list")).toContain("c 1:3 rwm");
     expect(file("devices", "box", "devices.list")).not.toContain("a *:* rwm");
-    expect(manager.procsPaths("box")).toHaveLength(8);
+    expect(manager.selfJoinFiles("box").map((path) => basename(path))).toEqual(Array(8).fill("tasks"));
 
-    // Joined before it runs, as the launcher does in its sync window; released through stdin.
+    // Joined before it does anything (as a container joins itself before its setup); released through stdin.
     const proc = spawnTracked(["/bin/busybox", "sh", "-c",
       "read go; /bin/busybox dd if=/dev/zero of=/dev/null bs=16M count=4 2>/dev/null; " +
       "for i in 1 2 3 4 5 6; do /bin/busybox sleep 60 & done; echo started; exec /bin/busybox sleep 60"], { stdin: "pipe" });
     manager.join("box", proc.pid);
-    for (const path of manager.procsPaths("box")) expect(readFileSync(path, "utf8")).toContain(String(proc.pid));
+    for (const path of manager.selfJoinFiles("box")) expect(readFileSync(path, "utf8")).toContain(String(proc.pid));
     proc.stdin.write("go\n");
     await proc.stdin.flush();
     expect(new TextDecoder().decode((await proc.stdout.getReader().read()).value)).toContain("started");
@@ -336,7 +336,7 @@ describe("v1 on this host's real hierarchies", () => {
     expect(await proc.exited).toBe(137);
     await reapOrphans(pids);
     await manager.destroy("box");
-    for (const path of manager.procsPaths("box")) expect(existsSync(dirname(path))).toBe(false);
+    for (const path of manager.selfJoinFiles("box")) expect(existsSync(dirname(path))).toBe(false);
   });
 
   test("the OOM killer's work shows up in oomKilled", async () => {
@@ -348,5 +348,13 @@ describe("v1 on this host's real hierarchies", () => {
     expect(await proc.exited).toBe(137);
     expect(manager.oomKilled("oom")).toBe(true);
     await manager.destroy("oom");
+  });
+
+  test("destroy removes the sub-cgroups a container made inside its own (deepest first)", async () => {
+    await manager.create("nest", {});
+    const dirs = manager.selfJoinFiles("nest").map((path) => dirname(path));
+    for (const dir of dirs) mkdirSync(join(dir, "inner/deeper"), { recursive: true });
+    await manager.destroy("nest");
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./fixtures/registry";
 import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
 import { eventually } from "./helpers/wait";
 import { runTool, type RunResult } from "./helpers/cli";
@@ -18,13 +19,6 @@ let e: ContainerEnv;
 let dir: string;
 let port: number;
 const project = `bkc${process.pid}`;
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const found = probe.port;
-  probe.stop(true);
-  return found;
-}
 
 function compose(args: string[]): Promise<RunResult> {
   const file = join(dir, "docker-compose.yml");
@@ -80,7 +74,10 @@ describe("docker-compose 1.29 against bunker", () => {
     expect(up.exitCode, up.stderr).toBe(0);
     expect(up.stdout + up.stderr).toContain("Successfully tagged");
 
-    expect(await fetch(`http://127.0.0.1:${port}/index.html`).then((r) => r.text())).toBe("built-by-compose\n");
+    // `up -d` returns once the containers are started, which may be before httpd listens.
+    let page = "";
+    await eventually(async () => (page = await fetch(`http://127.0.0.1:${port}/index.html`).then((r) => r.text(), () => "")) !== "", "web to answer on its published port");
+    expect(page).toBe("built-by-compose\n");
     await eventually(async () => (await compose(["logs", "--no-color", "client"])).stdout.includes("built-by-compose"), "the client service's fetch through the service name");
     // The fetched page was written to the named volume both services mount.
     const shared = await compose(["exec", "-T", "web", "cat", "/data/fetched"]);

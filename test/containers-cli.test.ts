@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { bunker } from "./helpers/cli";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { eventually } from "./helpers/wait";
 
 let e: ContainerEnv;
 let B: string;
@@ -56,7 +57,7 @@ describe("bunker container management", () => {
     expect(ps.stdout.split("\n")[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
     expect(ps.stdout).toContain(id.slice(0, 12));
     expect((await k(["ps", "--format", "{{.Names}} {{.State}}"])).stdout).toBe("kk running\n");
-    await eventually(async () => (await k(["logs", "kk"])).stdout.startsWith("t\nt\n"), 5000, "log lines");
+    await eventually(async () => (await k(["logs", "kk"])).stdout.startsWith("t\nt\n"), "log lines");
     expect(await k(["exec", "kk", "sh", "-c", "echo in; exit 7"])).toEqual({ exitCode: 7, stdout: "in\n", stderr: "" });
     expect((await k(["exec", "-i", "kk", "cat"], "piped\n")).stdout).toBe("piped\n");
     expect((await k(["top", "kk"])).stdout).toContain("while true");
@@ -80,8 +81,9 @@ describe("bunker container management", () => {
     await k(["create", "--name", "ca", B, "sh", "-c", "echo created-run; exit 2"]);
     expect(await k(["start", "-a", "ca"])).toEqual({ exitCode: 2, stdout: "created-run\n", stderr: "" });
     await k(["rm", "ca"]);
-    await k(["run", "-d", "--name", "at", B, "sh", "-c", "sleep 0.5; echo late; exit 4"]);
-    expect(await k(["attach", "at"])).toEqual({ exitCode: 4, stdout: "late\n", stderr: "" });
+    // It answers only once attached (the input comes through the attach), however long attaching takes.
+    await k(["run", "-d", "-i", "--name", "at", B, "sh", "-c", "read go; echo late; exit 4"]);
+    expect(await k(["attach", "at"], "go\n")).toEqual({ exitCode: 4, stdout: "late\n", stderr: "" });
     await k(["rm", "at"]);
   });
 });

@@ -5,7 +5,8 @@
  * Run: bun run build.ts && bun test test/containers-network.test.ts (as root)
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { eventually } from "./helpers/wait";
 import { hostname } from "node:os";
 
 let e: ContainerEnv;
@@ -31,7 +32,7 @@ test("bridge, published port, container:, host and none", async () => {
   await eventually(async () => {
     body = await fetch(`http://${port}/index.html`).then((res) => res.text(), () => "");
     return body !== "";
-  }, 5000, "the published port");
+  }, "the published port");
   expect(body).toBe("served\n");
   const webIp = JSON.parse((await e.docker(["inspect", "web"])).stdout)[0].NetworkSettings.IPAddress;
   const shared = await e.docker(["run", "--rm", "--network", "container:web", e.busybox, "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"]);

@@ -8,8 +8,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
 import { isRunning, keeperPids, reap } from "./helpers/daemon";
+import { eventually } from "./helpers/wait";
 
 let e: ContainerEnv;
 
@@ -71,10 +72,10 @@ test("a keeper that dies under a running daemon: its containers are recorded los
   const pid = (await state("victim")).Pid;
   const [keeper] = keeperPids(e.daemon.dataRoot);
   process.kill(keeper!, "SIGKILL");
-  await eventually(async () => (await state("victim")).Status === "exited", 5000, "the container to be recorded lost");
+  await eventually(async () => (await state("victim")).Status === "exited", "the container to be recorded lost");
   expect(await state("victim")).toMatchObject({ Running: false, ExitCode: 255, Error: "container process lost: its keeper went away" });
   // Killed and reaped by the daemon it was reparented to.
-  await eventually(() => !existsSync(`/proc/${pid}`), 3000, "the container process to be reaped");
+  await eventually(() => !existsSync(`/proc/${pid}`), "the container process to be reaped");
   expect((await e.docker(["run", "--rm", e.busybox, "echo", "ok"])).stdout).toBe("ok\n");
   expect(keeperPids(e.daemon.dataRoot)).not.toContain(keeper);
   expect(existsSync(`/proc/${keeper}`)).toBe(false);

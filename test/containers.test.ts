@@ -6,9 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { existsSync, readdirSync } from "node:fs";
+import { dockerUntil } from "./helpers/cli";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
 import { rawConnect } from "./helpers/raw";
+import { eventually, SETTLE_TIMEOUT_MS, StreamText } from "./helpers/wait";
 
 let e: ContainerEnv;
 let B: string;
@@ -69,11 +71,13 @@ describe("docker run", () => {
 
   test("-it: input typed at the terminal reaches the shell and the exit code comes back", async () => {
     const proc = Bun.spawn(["script", "-qec", `docker run -it --rm ${B} sh`, "/dev/null"], { env: { ...process.env, ...e.daemon.env }, stdout: "pipe", stderr: "pipe", stdin: "pipe" });
-    await Bun.sleep(1000);
+    const timer = setTimeout(() => proc.kill(9), SETTLE_TIMEOUT_MS);
+    const output = new StreamText(proc.stdout);
+    // Typed once the shell prompts, as a user would.
+    await output.until(/# /);
     proc.stdin.write("echo hello-$((6*7)); tty; exit 3\r");
     await proc.stdin.flush();
-    const timer = setTimeout(() => proc.kill(9), 20_000);
-    const out = await new Response(proc.stdout).text();
+    const out = await output.rest();
     clearTimeout(timer);
     expect(await proc.exited).toBe(3);
     expect(out).toContain("hello-42");
@@ -95,14 +99,18 @@ describe("detached containers", () => {
     expect(run.exitCode).toBe(0);
     const id = run.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
-    await eventually(async () => (await e.docker(["logs", "ticker"])).stdout.includes("tick 2"), 10_000, "three ticks");
+    // stdout and stderr are two pipes the keeper reads on its own schedule: wait for both to have their lines.
+    await eventually(async () => {
+      const { stdout, stderr } = await e.docker(["logs", "ticker"]);
+      return stdout.includes("tick 2") && stderr.includes("err 1");
+    }, "three ticks and two errs");
     const logs = await e.docker(["logs", "ticker"]);
     expect(logs.stdout).toStartWith("tick 0\ntick 1\ntick 2\n");
     expect(logs.stderr).toStartWith("err 0\nerr 1\n");
     const stamped = await e.docker(["logs", "-t", "--tail", "1", "ticker"]);
     expect(stamped.stdout + stamped.stderr).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (tick|err) \d+\n$/);
-    const follow = await e.docker(["logs", "-f", "--tail", "0", "ticker"], undefined, 1500);
-    expect(follow.stdout).toMatch(/tick \d+\n/); // new lines arrive while following
+    // New lines arrive while following.
+    expect(await dockerUntil(e.daemon.env, ["logs", "-f", "--tail", "0", "ticker"], /tick \d+\n/)).toMatch(/^tick \d+\n/);
     const ps = await e.docker(["ps", "--format", "{{.Names}} {{.State}} {{.Command}}"]);
     expect(ps.stdout).toContain('ticker running "sh -c \'i=0; while t…"');
 
@@ -123,6 +131,19 @@ describe("detached containers", () => {
     expect((await e.docker(["inspect", "ticker"])).exitCode).toBe(1);
     expect(existsSync(`${e.daemon.dataRoot}/containers/${id}`)).toBe(false);
   }, 60_000);
+
+  test("files survive an exit and a start right after it; rm leaves nothing of the container in the data root", async () => {
+    const id = (await e.docker(["create", B, "sh", "-c", "echo run >> /kept; cat /kept"])).stdout.trim();
+    expect((await e.docker(["start", "-a", id])).stdout).toBe("run\n");
+    // Its root filesystem was detached at the exit and is released in the background: the start waits for that.
+    expect((await e.docker(["start", "-a", id])).stdout).toBe("run\nrun\n");
+    expect((await e.docker(["rm", id])).exitCode).toBe(0);
+    const root = e.daemon.dataRoot;
+    expect(existsSync(`${root}/containers/${id}`)).toBe(false);
+    expect(existsSync(`${root}/overlay/${id}`)).toBe(false);
+    // The directories themselves are deleted in the background, from tmp/ and the storage driver's staging area.
+    await eventually(() => readdirSync(`${root}/tmp`).length === 0 && readdirSync(`${root}/overlay/.staging`).length === 0, "the removed container's directories to be deleted");
+  });
 
   test("exec, exec -i, exec -t and their exit codes", async () => {
     await e.docker(["run", "-d", "--name", "target", B, "sleep", "300"]);
@@ -207,22 +228,22 @@ describe("detached containers", () => {
     await eventually(async () => {
       const s = await inspect("flaky");
       return s.RestartCount === 2 && s.State.Status === "exited";
-    }, 15_000, "two restarts");
+    }, "two restarts");
     await Bun.sleep(500);
     const s = await inspect("flaky");
     expect(s.RestartCount).toBe(2);
     expect(s.State).toMatchObject({ Status: "exited", ExitCode: 1, Restarting: false });
     await e.docker(["rm", "flaky"]);
-  }, 30_000);
+  }, 60_000);
 
   test("restart policy always is not applied after docker stop", async () => {
     await e.docker(["run", "-d", "--name", "always", "--restart", "always", B, "sh", "-c", "sleep 0.2; exit 0"]);
-    await eventually(async () => (await inspect("always")).RestartCount >= 1, 10_000, "a restart");
+    await eventually(async () => (await inspect("always")).RestartCount >= 1, "a restart");
     await e.docker(["stop", "-t", "0", "always"]);
     await Bun.sleep(800);
     expect((await inspect("always")).State.Running).toBe(false);
     await e.docker(["rm", "always"]);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe("inspect, ps and events", () => {

@@ -18,7 +18,8 @@ import { startRegistry, type RunningRegistry } from "./fixtures/registry";
 import { docker, type RunResult } from "./helpers/cli";
 import { BUNKER_BIN, requireBinary, waitForSocket } from "./helpers/daemon";
 import { pushBusyboxAs } from "./helpers/fixture-copies";
-import { emptyTraces, keeperPids, linkNames, mountPoints, settledLeftovers, vethsOf, type EngineTraces } from "./helpers/host-traces";
+import { emptyTraces, keeperPids, mountPoints, settledLeftovers, vethsOf, type EngineTraces } from "./helpers/host-traces";
+import { settle, StreamText } from "./helpers/wait";
 
 /** No daemon may be involved in a one-shot: the CLI is pointed at a socket that does not exist. */
 const NO_DAEMON = { BUNKER_HOST: "unix:///nonexistent/bunker.sock", DOCKER_HOST: "unix:///nonexistent/bunker.sock" };
@@ -36,33 +37,39 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-/** The temporary directories ephemeral engines create, and bridges they name themselves. */
-function ephemeralDirs(): Set<string> {
-  return new Set(readdirSync(tmpdir()).filter((n) => n.startsWith("bunker-ephemeral-")).map((n) => join(tmpdir(), n)));
-}
-function ephemeralBridges(): Set<string> {
-  return new Set(linkNames().filter((n) => /^bke[0-9a-f]{10}$/.test(n)));
-}
-function added<T>(before: Set<T>, after: Set<T>): T[] {
-  return [...after].filter((x) => !before.has(x));
+/**
+ * A one-shot run with a temporary directory of its own (TMPDIR): the ephemeral directory it makes is found there,
+ * not among those of other engines the test files running in parallel make at the same time.
+ */
+interface OneShot {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  tmp: string;
+  /** The ephemeral directories in `tmp`. */
+  dirs(): string[];
 }
 
-/** Read a child's stdout until `pattern` matches what has arrived; returns all of it so far. */
-async function readUntil(stdout: ReadableStream<Uint8Array>, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const reader = stdout.getReader();
-  const timer = setTimeout(() => void reader.cancel(), timeoutMs);
-  let text = "";
-  try {
-    while (!pattern.test(text)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`stdout ended before ${pattern}: ${text}`);
-      text += new TextDecoder().decode(value);
-    }
-    return text;
-  } finally {
-    clearTimeout(timer);
-    reader.releaseLock();
-  }
+function oneShot(args: string[]): OneShot {
+  const tmp = mkdtempSync(join(tmpdir(), "bunker-ephtest-tmp-"));
+  const proc = Bun.spawn([BUNKER_BIN, "run", ...args], { env: { ...process.env, ...NO_DAEMON, TMPDIR: tmp }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  return { proc, tmp, dirs: () => readdirSync(tmp).filter((n) => n.startsWith("bunker-ephemeral-")).map((n) => join(tmp, n)) };
+}
+
+/** A container script that prints its default gateway, `gateway A.B.C.D`: the address of its engine's bridge. */
+const PRINT_GATEWAY = "ip route | awk '/^default/ {print \"gateway \" $3}'";
+
+/** The host's links holding `address` (an engine's bridge holds its network's gateway address). */
+function linksWithAddress(address: string): string[] {
+  return Bun.spawnSync(["ip", "-o", "-4", "addr", "show"])
+    .stdout.toString()
+    .split("\n")
+    .filter((line) => line.includes(` inet ${address}/`))
+    .map((line) => line.split(/\s+/)[1]!);
+}
+
+function gatewayIn(text: string): string {
+  const gateway = /gateway (\d+\.\d+\.\d+\.\d+)/.exec(text)?.[1];
+  if (!gateway) throw new Error(`no gateway printed: ${text}`);
+  return gateway;
 }
 
 interface EphemeralDaemon {
@@ -74,7 +81,7 @@ interface EphemeralDaemon {
 
 async function startEphemeralDaemon(logFile: string): Promise<EphemeralDaemon> {
   const proc = Bun.spawn([BUNKER_BIN, "daemon", "--ephemeral", "--log-level", "debug"], { stdin: "ignore", stdout: "pipe", stderr: Bun.file(logFile) });
-  const host = /BUNKER_HOST=unix:\/\/(\S+)\n/.exec(await readUntil(proc.stdout, /BUNKER_HOST=\S+\n/))![1]!;
+  const host = /BUNKER_HOST=unix:\/\/(\S+)\n/.exec(await new StreamText(proc.stdout).until(/BUNKER_HOST=\S+\n/))![1]!;
   const dir = dirname(host);
   await waitForSocket(host, proc, logFile);
   const env = { DOCKER_HOST: `unix://${host}`, DOCKER_CONFIG: join(dir, "docker-config") };
@@ -95,13 +102,12 @@ async function exercise(d: EphemeralDaemon, name: string): Promise<{ traces: Eng
   const id = await ok(d.docker(["run", "-d", "-p", "80", busybox, "sh", "-c", web]));
   const port = Number((await ok(d.docker(["port", id, "80/tcp"]))).split("\n")[0]!.split(":").pop());
   let body = "";
-  for (let i = 0; i < 100 && body !== `${name}\n`; i++) {
-    body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text()).catch(() => "");
-    if (body !== `${name}\n`) await Bun.sleep(50);
-  }
+  await settle(async () => (body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text()).catch(() => "")) === `${name}\n`);
   expect(body).toBe(`${name}\n`);
   expect(await ok(d.docker(["run", "--rm", busybox, "echo", `hi from ${name}`]))).toBe(`hi from ${name}`);
   const [bridge, subnet] = (await ok(d.docker(["network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.name"}} {{(index .IPAM.Config 0).Subnet}}', "bridge"]))).split(" ") as [string, string];
+  // The --rm container's veth is retired a moment after its removal (see NetworkService.retireVeth).
+  await settle(() => vethsOf(bridge).length === 1);
   const pid = Number(await ok(d.docker(["inspect", "-f", "{{.State.Pid}}", id])));
   const traces: EngineTraces = {
     dirs: [d.dir],
@@ -196,17 +202,19 @@ describe("bunker daemon --ephemeral", () => {
 
 describe("bunker run --ephemeral", () => {
   test("no daemon: prints the output, exits with the container's code, leaves the host clean", async () => {
-    const dirsBefore = ephemeralDirs();
-    const bridgesBefore = ephemeralBridges();
     const started = performance.now();
-    const proc = Bun.spawn([BUNKER_BIN, "run", "--ephemeral", busybox, "sh", "-c", "echo hi; exit 7"], { env: { ...process.env, ...NO_DAEMON }, stdout: "pipe", stderr: "pipe" });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    console.log(`bunker run --ephemeral (pull included) took ${Math.round(performance.now() - started)} ms`);
-    expect({ stdout, code }).toEqual({ stdout: "hi\n", code: 7 });
-    expect(stderr).toContain(`Unable to find image '${busybox}' locally`);
-    expect(added(dirsBefore, ephemeralDirs())).toEqual([]);
-    expect(added(bridgesBefore, ephemeralBridges())).toEqual([]);
-    expect(mountPoints().filter((m) => m.startsWith(join(tmpdir(), "bunker-ephemeral-")))).toEqual([]);
+    const run = oneShot(["--ephemeral", busybox, "sh", "-c", `${PRINT_GATEWAY} >&2; echo hi; exit 7`]);
+    try {
+      const [stdout, stderr, code] = await Promise.all([new Response(run.proc.stdout).text(), new Response(run.proc.stderr).text(), run.proc.exited]);
+      console.log(`bunker run --ephemeral (pull included) took ${Math.round(performance.now() - started)} ms`);
+      expect({ stdout, code }).toEqual({ stdout: "hi\n", code: 7 });
+      expect(stderr).toContain(`Unable to find image '${busybox}' locally`);
+      expect(run.dirs()).toEqual([]);
+      expect(linksWithAddress(gatewayIn(stderr))).toEqual([]); // its bridge is gone
+      expect(mountPoints().filter((m) => m.startsWith(run.tmp))).toEqual([]);
+    } finally {
+      removeEphemeralDir(run.tmp);
+    }
   });
 
   test("engine flags: --registry-mirror serves docker.io pulls, and only with --ephemeral; a command that cannot run is 127; stdin with -i", async () => {
@@ -235,23 +243,17 @@ describe("bunker run --ephemeral", () => {
   });
 
   test("SIGINT in the middle of a run tears everything down", async () => {
-    const dirsBefore = ephemeralDirs();
-    const bridgesBefore = ephemeralBridges();
-    const proc = Bun.spawn([BUNKER_BIN, "run", "--ephemeral", "-q", busybox, "sh", "-c", "grep -o 'bunker/[0-9a-f]*' /proc/self/cgroup | head -1; echo started; exec sleep 600"], {
-      env: { ...process.env, ...NO_DAEMON },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const run = oneShot(["--ephemeral", "-q", busybox, "sh", "-c", `grep -o 'bunker/[0-9a-f]*' /proc/self/cgroup | head -1; ${PRINT_GATEWAY}; echo started; exec sleep 600`]);
+    const { proc } = run;
     let traces = emptyTraces();
     try {
-      const out = await readUntil(proc.stdout, /started\n/);
+      const out = await new StreamText(proc.stdout).until(/started\n/);
       const id = /bunker\/([0-9a-f]{64})/.exec(out)?.[1];
       expect(id).toBeDefined();
-      const [dir] = added(dirsBefore, ephemeralDirs());
-      const [bridge] = added(bridgesBefore, ephemeralBridges());
+      const [dir] = run.dirs();
+      const [bridge] = linksWithAddress(gatewayIn(out));
       expect(dir).toBeDefined();
-      expect(bridge).toBeDefined();
+      expect(bridge).toMatch(/^bke[0-9a-f]{10}$/);
       const subnet = /inet (\d+\.\d+\.\d+)\.\d+\/(\d+)/.exec(Bun.spawnSync(["ip", "-4", "-o", "addr", "show", bridge!]).stdout.toString());
       traces = {
         dirs: [dir!],
@@ -266,10 +268,11 @@ describe("bunker run --ephemeral", () => {
       expect(existsSync(join(dir!, "root", "containers", id!))).toBe(true);
       proc.kill("SIGINT");
       expect(await proc.exited).toBe(130);
+      expect(await settledLeftovers(traces)).toEqual([]);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(traces.dirs[0]!);
     } finally {
       if (proc.exitCode === null) proc.kill("SIGKILL");
+      removeEphemeralDir(run.tmp);
     }
-    expect(await settledLeftovers(traces)).toEqual([]);
-    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(traces.dirs[0]!);
   });
 });

@@ -9,7 +9,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { snapshotDirName } from "../drivers/graph/keys";
 import { bunker, type RunResult } from "./helpers/cli";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { eventually, settle } from "./helpers/wait";
 
 setDefaultTimeout(120_000);
 
@@ -130,7 +131,7 @@ describe("mounts", () => {
     // `run --rm` removes anonymous volumes as docker does.
     const before = (await ok(["volume", "ls", "-q"])).trim();
     await ok(["run", "--rm", "-v", "/gone", bb, "true"]);
-    await eventually(async () => (await ok(["volume", "ls", "-q"])).trim() === before, 10_000, "the --rm container's volume to go");
+    await eventually(async () => (await ok(["volume", "ls", "-q"])).trim() === before, "the --rm container's volume to go");
     await ok(["rmi", "with-volume:1"]);
   });
 
@@ -306,7 +307,7 @@ describe("diff, commit, export, import", () => {
     expect(image.Parent).toBe(await inspect<string>("differ", ".Image"));
     // Committing a running container pauses it meanwhile and leaves it running.
     await ok(["run", "-d", "--name", "live", bb, "sh", "-c", "echo live > /live; sleep 600"]);
-    await eventually(async () => (await env.docker(["exec", "live", "cat", "/live"])).stdout === "live\n", 10_000, "the live file");
+    await eventually(async () => (await env.docker(["exec", "live", "cat", "/live"])).stdout === "live\n", "the live file");
     const own = await bunker(env.daemon.env, ["commit", "live", "committed:live"]);
     expect(own.exitCode).toBe(0);
     expect(await inspect<string>("live", ".State.Status")).toBe("running");
@@ -356,7 +357,7 @@ describe("diff, commit, export, import", () => {
     r = await own(["run", "-d", "--name", "own-health", "--health-cmd", "true", "--health-interval", "300ms", "--health-retries", "1", "--health-timeout", "5s", "--health-start-period", "1s", "--health-start-interval", "200ms", bb, "sleep", "600"]);
     expect(r.exitCode).toBe(0);
     expect(await inspect<{ Interval: number; Timeout: number; StartPeriod: number; Retries: number }>("own-health", ".Config.Healthcheck")).toEqual({ Test: ["CMD-SHELL", "true"], Interval: 300e6, Timeout: 5e9, StartPeriod: 1e9, StartInterval: 200e6, Retries: 1 } as never);
-    await eventually(async () => (await inspect<{ Status: string }>("own-health", ".State.Health")).Status === "healthy", 10_000, "healthy");
+    await eventually(async () => (await inspect<{ Status: string }>("own-health", ".State.Health")).Status === "healthy", "healthy");
     r = await own(["system", "df"]);
     expect(r.stdout).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+\s+\d+/);
     expect(r.stdout).toContain("Local Volumes");
@@ -390,8 +391,8 @@ describe("healthchecks", () => {
     expect(await ok(["ps", "--filter", "name=hc-slow", "--format", "{{.Status}}"])).toMatch(/\(health: starting\)/);
     const conflicting = await fails(["run", "-d", "--health-cmd", "true", "--no-healthcheck", bb, "true"]);
     expect(conflicting.stderr).toContain("--no-healthcheck conflicts with --health-* options");
-    await eventually(async () => (await inspect<{ Status: string }>("hc-good", ".State.Health")).Status === "healthy", 10_000, "healthy");
-    await eventually(async () => (await inspect<{ Status: string }>("hc-bad", ".State.Health")).Status === "unhealthy", 10_000, "unhealthy");
+    await eventually(async () => (await inspect<{ Status: string }>("hc-good", ".State.Health")).Status === "healthy", "healthy");
+    await eventually(async () => (await inspect<{ Status: string }>("hc-bad", ".State.Health")).Status === "unhealthy", "unhealthy");
     const good = await inspect<{ FailingStreak: number; Log: { ExitCode: number; Output: string }[] }>("hc-good", ".State.Health");
     expect(good.FailingStreak).toBe(0);
     expect(good.Log.at(-1)).toMatchObject({ ExitCode: 0, Output: "fine\n" });
@@ -405,17 +406,22 @@ describe("healthchecks", () => {
     const events = await ok(["events", "--since", String(since), "--until", String(Math.ceil(Date.now() / 1000)), "--filter", "event=health_status", "--format", "{{.Actor.Attributes.name}} {{.Action}}"]);
     expect(events).toContain("hc-good health_status: healthy");
     expect(events).toContain("hc-bad health_status: unhealthy");
-    // The probes are reaped: after many rounds nothing is left behind in the container (a probe may be running
-    // at the moment `top` looks, but never more than one).
+    // The probes are reaped: after many rounds nothing is left behind in the container. A probe may be running
+    // at the moment `top` looks (on a loaded machine, at many moments in a row), but never more than one: look
+    // at least five times, and until a look finds the container's own process alone.
     await Bun.sleep(2000);
-    const counts: number[] = [];
-    for (let i = 0; i < 5; i++) counts.push((await ok(["top", "hc-good"])).trim().split("\n").length - 1);
-    expect(Math.min(...counts)).toBe(1);
-    expect(Math.max(...counts)).toBeLessThanOrEqual(2);
+    const looks: string[] = [];
+    const processes = (top: string) => top.trim().split("\n").length - 1;
+    await settle(async () => {
+      looks.push(await ok(["top", "hc-good"]));
+      return looks.length >= 5 && looks.some((top) => processes(top) === 1);
+    });
+    expect(Math.min(...looks.map(processes)), looks.join("\n")).toBe(1);
+    expect(Math.max(...looks.map(processes)), looks.join("\n")).toBeLessThanOrEqual(2);
     // The image's HEALTHCHECK applies unless --no-healthcheck.
     await ok(["commit", "-c", "HEALTHCHECK CMD true", "hc-good", "with-health:1"]);
     await ok(["run", "-d", "--name", "hc-image", "--health-interval", "500ms", "with-health:1"]);
-    await eventually(async () => (await inspect<{ Status: string } | null>("hc-image", ".State.Health"))?.Status === "healthy", 10_000, "image healthcheck");
+    await eventually(async () => (await inspect<{ Status: string } | null>("hc-image", ".State.Health"))?.Status === "healthy", "image healthcheck");
     await ok(["run", "-d", "--name", "hc-off", "--no-healthcheck", "with-health:1"]);
     expect(await inspect<unknown>("hc-off", ".State.Health")).toBeNull();
     // Stopping the container stops its checker: the status is kept, no more probes run.
@@ -425,7 +431,7 @@ describe("healthchecks", () => {
     expect(await inspect<{ Log: unknown[] }>("hc-good", ".State.Health")).toEqual(stopped);
     await ok(["rm", "-f", "hc-good", "hc-bad", "hc-image", "hc-off", "hc-slow"]);
     await ok(["rmi", "with-health:1"]);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("disk usage and pruning", () => {
@@ -469,7 +475,8 @@ describe("disk usage and pruning", () => {
     // Named volumes stay (docker prunes only anonymous ones with --volumes); the anonymous one is gone from disk.
     expect(after.Volumes.map((v) => v.Name)).toEqual(expect.arrayContaining(["df-named"]));
     expect(existsSync(join(env.daemon.dataRoot, "volumes", anonymous.Name))).toBe(false);
-    expect(diskBytes(join(env.daemon.dataRoot, "overlay"))).toBeLessThan(64 * 1024);
+    // A removed snapshot leaves view at once; its files are deleted in the background a moment later.
+    await eventually(() => diskBytes(join(env.daemon.dataRoot, "overlay")) < 64 * 1024, "the pruned snapshots' space to be freed");
     expect(diskBytes(join(env.daemon.dataRoot, "content"))).toBeLessThan(64 * 1024);
     await ok(["volume", "rm", "df-named"]);
     const own = await bunker(env.daemon.env, ["system", "prune", "-a", "--volumes", "-f"]);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { GraphDriverError } from "../drivers/graph/errors";
 import { createGraphDriver } from "../drivers/graph/index";
 import { mountPlanAt, unmountAt } from "../drivers/graph/mounting";
@@ -179,6 +179,22 @@ function conformance(name: string, makeFixture: () => Promise<DriverFixture>): v
       await driver.remove("view-after");
     });
 
+    test("detachAt leaves the mount table at once; once released, the snapshot mounts again with its writes", async () => {
+      await driver.prepare("container-detach", L3);
+      const target = mount("container-detach");
+      writeFileSync(join(target, "written"), "before the detach");
+      const released = driver.detachAt(target);
+      mounted.splice(mounted.indexOf(target), 1);
+      expect(mountTypeAt(target)).toBeUndefined();
+      expect(readdirSync(target)).toEqual([]);
+      await released;
+      await driver.detachAt(target); // nothing mounted there any more: a no-op
+      const again = mount("container-detach");
+      expect(readFileSync(join(again, "written"), "utf8")).toBe("before the detach");
+      unmount(again);
+      await driver.remove("container-detach");
+    });
+
     test("views and committed snapshots mount read-only", async () => {
       await driver.view("view-ro", L2);
       for (const key of ["view-ro", L3, L1]) {
@@ -271,6 +287,18 @@ function conformance(name: string, makeFixture: () => Promise<DriverFixture>): v
       again.unmountAt(target);
       mounted.splice(mounted.indexOf(target), 1);
       await again.remove("reopened-view");
+    });
+
+    test("a writable snapshot whose metadata never reached the disk (empty after a crash) is dropped at start-up", async () => {
+      await driver.prepare("container-torn", L3);
+      const dir = dirname(driver.diffDir("container-torn"));
+      expect(JSON.parse(readFileSync(join(dir, "meta.json"), "utf8"))).toEqual({ key: "container-torn", parent: L3, kind: "active" });
+      // What a crash leaves when it comes before the background sync of the metadata.
+      writeFileSync(join(dir, "meta.json"), "");
+      const again = await fixture.reopen();
+      expect(again.exists("container-torn")).toBe(false);
+      expect(existsSync(dir)).toBe(false);
+      expect(again.exists(L3)).toBe(true);
     });
   });
 }

@@ -23,6 +23,7 @@ import { chooseFirewall, createFirewall, detectFirewall, ruleComment, type Firew
 import { netHost } from "../drivers/network/host";
 import { hostUpstreams, startDnsServer } from "../drivers/network/dns";
 import { dnsAnswers, dnsQuery, dnsReplyA } from "./helpers/dns-wire";
+import { SETTLE_TIMEOUT_MS, settle } from "./helpers/wait";
 
 const RUN = Math.random().toString(16).slice(2, 8);
 const NS = {
@@ -51,7 +52,8 @@ const OUT_IP = `${NET_OUT}.2`;
 const started: Subprocess[] = [];
 const lab = netHost(nsPath(NS.lab));
 
-async function run(argv: string[], timeoutMs = 5000): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Run a command to its end (killed after `timeoutMs`: a safety net, not a limit commands are expected to meet). */
+async function run(argv: string[], timeoutMs = SETTLE_TIMEOUT_MS): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill(), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -77,13 +79,10 @@ function spawnIn(ns: string, ...argv: string[]): Subprocess {
 /** Wait until something listens on the TCP port inside `ns` (busybox nc has no readiness signal). */
 async function waitListening(ns: string, port: number): Promise<void> {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  for (let i = 0; i < 100; i++) {
-    // busybox listens dual-stack, so the socket shows up in tcp6.
-    const tables = (await run(inNs(ns, "cat", "/proc/net/tcp", "/proc/net/tcp6"))).stdout;
-    if (tables.split("\n").some((l) => / [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:0000 0A /.exec(l)?.[1] === hex)) return;
-    await Bun.sleep(20);
-  }
-  throw new Error(`nothing listens on ${port} in ${ns}`);
+  // busybox listens dual-stack, so the socket shows up in tcp6.
+  const listening = async () =>
+    (await run(inNs(ns, "cat", "/proc/net/tcp", "/proc/net/tcp6"))).stdout.split("\n").some((l) => / [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:0000 0A /.exec(l)?.[1] === hex);
+  if (!(await settle(listening))) throw new Error(`nothing listens on ${port} in ${ns}`);
 }
 
 beforeAll(() => {
@@ -338,7 +337,7 @@ describe("bridge network", () => {
         await fw.reconcile([...network, ...net2(true)]);
         expect(await pings([NS.c4, `${NET2}.1`], [NS.c4, OUT_IP], [NS.c1, OUT_IP])).toEqual([true, false, true]);
         await fw.removeOwner(`net2${RUN}`);
-      }, 20000);
+      }, 60_000);
 
       afterAll(async () => {
         await fw.cleanup();
@@ -363,7 +362,7 @@ describe("bridge network", () => {
           server.kill();
           await server.exited;
         }
-      }, 20000);
+      }, 60_000);
 
       test("reconcile removes stale rules, adds missing ones, never duplicates", async () => {
         const live = publishRules(`ctr2${RUN}`, BRIDGE, C2_IP, [{ proto: "tcp", hostIp: "", hostPort: 9090, containerPort: 90 }]);
@@ -420,7 +419,7 @@ describe("bridge network", () => {
       server.kill();
       await Promise.all([proxy.exited, server.exited]);
     }
-  }, 20000);
+  }, 60_000);
 });
 
 describe("userland proxy on loopback", () => {
@@ -513,7 +512,7 @@ describe("userland proxy on loopback", () => {
       proxy.close();
       sink.stop(true);
     }
-  }, 20000);
+  }, 60_000);
 
   test("relays UDP datagrams and their replies", async () => {
     const echo = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0, socket: { data: (s, d, port, addr) => void s.send(`re:${d.toString()}`, port, addr) } });
@@ -633,7 +632,8 @@ describe("embedded DNS", () => {
       port: 0,
       lookup: (name) => names[name] ?? null,
       upstreams: [{ ip: "127.0.0.1", port: deadPort }, { ip: "127.0.0.1", port: upstream.port }],
-      timeoutMs: 300,
+      // The upstream answers from this very process: a loaded machine may hold its reply back a while.
+      timeoutMs: 2000,
     });
     try {
       expect(dnsAnswers(await ask(dns.port, dnsQuery(1, "WEB")))).toEqual({ id: 1, rcode: 0, addresses: ["10.200.0.5"] });

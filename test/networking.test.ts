@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { networkInterfaces } from "node:os";
 import type { udp } from "bun";
 import { dnsReplyA } from "./helpers/dns-wire";
-import { eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { startContainerEnv, stopContainerEnv, type ContainerEnv } from "./helpers/container-env";
+import { uniqueBridgeCidr } from "./helpers/daemon";
+import { eventually, settle } from "./helpers/wait";
 
 let e: ContainerEnv;
 let upstream: udp.Socket<"uint8array">;
@@ -58,15 +60,17 @@ const ipOf = async (name: string, network: string) =>
 
 describe("user-defined networks", () => {
   test("containers reach each other by IP and by name; other networks are isolated", async () => {
-    expect((await e.docker(["network", "create", "--subnet", "10.251.1.0/24", "neta"])).exitCode).toBe(0);
+    // A subnet no other engine on this host routes (test files run in parallel, each with its own engine).
+    const subnet = uniqueBridgeCidr().replace(/\.1\/24$/, ".0/24");
+    expect((await e.docker(["network", "create", "--subnet", subnet, "neta"])).exitCode).toBe(0);
     expect((await e.docker(["network", "create", "netb"])).exitCode).toBe(0);
     const srv = await e.docker(["run", "-d", "--name", "srv", "--network", "neta", "--network-alias", "web", e.busybox, "sh", "-c", "mkdir /www; echo hello-srv > /www/index.html; httpd -f -p 80 -h /www"]);
     expect(srv.exitCode).toBe(0);
     const ip = await ipOf("srv", "neta");
-    expect(ip).toMatch(/^10\.251\.1\.\d+$/);
+    expect(ip.replace(/\.\d+$/, ".0/24")).toBe(subnet);
     const get = (target: string, network: string) =>
       e.docker(["run", "--rm", "--network", network, e.busybox, "sh", "-c", `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${target} 80 | tail -1`]);
-    await eventually(async () => (await get(ip, "neta")).stdout.trim() === "hello-srv", 10_000, "srv answering by IP");
+    await eventually(async () => (await get(ip, "neta")).stdout.trim() === "hello-srv", "srv answering by IP");
     expect((await get("srv", "neta")).stdout.trim()).toBe("hello-srv");
     expect((await get("web", "neta")).stdout.trim()).toBe("hello-srv");
     // netb has its own bridge: srv's address is not reachable from there.
@@ -130,13 +134,13 @@ describe("published ports", () => {
     const r = await e.docker(["run", "-d", "--name", "pub", "-p", "18080:80", "--expose", "81", "-P", e.busybox, "sh", "-c", "mkdir /www; echo published > /www/index.html; (httpd -p 81 -h /www &); httpd -f -p 80 -h /www"]);
     expect(r.exitCode).toBe(0);
     const id = r.stdout.trim();
-    await eventually(async () => (await fetch("http://127.0.0.1:18080/index.html").then((x) => x.text(), () => "")) === "published\n", 10_000, "port 18080 on 127.0.0.1");
+    await eventually(async () => (await fetch("http://127.0.0.1:18080/index.html").then((x) => x.text(), () => "")) === "published\n", "port 18080 on 127.0.0.1");
     expect(await (await fetch(`http://${hostAddress()}:18080/index.html`)).text()).toBe("published\n");
     const port81 = (await e.docker(["port", "pub", "81"])).stdout.trim().split("\n")[0]!;
     const hostPort = Number(port81.split(":").pop());
     expect(hostPort).toBeGreaterThan(1024);
     expect(hostPort).not.toBe(18080);
-    await eventually(async () => (await fetch(`http://127.0.0.1:${hostPort}/index.html`).then((x) => x.text(), () => "")) === "published\n", 10_000, "the -P port");
+    await eventually(async () => (await fetch(`http://127.0.0.1:${hostPort}/index.html`).then((x) => x.text(), () => "")) === "published\n", "the -P port");
     expect(rulesMentioning(id.slice(0, 12))).toBeGreaterThan(0);
 
     const clash = await e.docker(["run", "-d", "--name", "clash", "-p", "18080:80", e.busybox, "sleep", "30"]);
@@ -184,8 +188,10 @@ describe("modes and addressing", () => {
     expect(new Set(ips).size).toBe(20);
     expect(ips.every((ip) => /^10\.2\d\d\.\d+\.\d+$/.test(ip))).toBe(true);
     expect((await e.docker(["rm", "-f", ...names])).exitCode).toBe(0);
-    // Every endpoint is gone: no veth of ours is left enslaved to the bridge.
+    // Every endpoint is gone: no veth of ours is left enslaved to the bridge (the daemon retires them a moment
+    // after the removal, see NetworkService.retireVeth).
     const bridge = JSON.parse((await e.docker(["network", "inspect", "bridge"])).stdout)[0].Options["com.docker.network.bridge.name"];
+    await settle(() => run(["ip", "-o", "link", "show", "master", bridge]).trim() === "");
     expect(run(["ip", "-o", "link", "show", "master", bridge]).trim()).toBe("");
   }, 120_000);
 

@@ -12,14 +12,19 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 mapfile -t FILES < <(ls test/*.test.ts; find src drivers -name '*.test.ts' | sort)
 [ "$#" -gt 0 ] && FILES=("$@")
 
+# A file that hangs (a wait with no deadline, a process that never ends) must not hang the whole run: it is
+# ended after FILE_TIMEOUT seconds and counted as failed. The slowest file takes about a minute here.
+FILE_TIMEOUT="${BUNKER_TEST_FILE_TIMEOUT:-1800}"
 run_one() {
   local f="$1" log="$OUT/$(echo "$1" | tr '/' '_').log"
   local start=$SECONDS
-  bun test --timeout 300000 "$f" >"$log" 2>&1
-  echo "exit=$? seconds=$((SECONDS - start))" >>"$log"
+  timeout --kill-after=60 "$FILE_TIMEOUT" bun test --timeout 300000 "$f" >"$log" 2>&1
+  local code=$?
+  [ "$code" = 124 ] && echo "error: ended after ${FILE_TIMEOUT} s (BUNKER_TEST_FILE_TIMEOUT)" >>"$log"
+  echo "exit=$code seconds=$((SECONDS - start))" >>"$log"
 }
 export -f run_one
-export OUT
+export OUT FILE_TIMEOUT
 printf '%s\n' "${FILES[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {}
 
 passed=0 failed=0

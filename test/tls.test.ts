@@ -3,9 +3,10 @@
  * the CA gets in; one without a certificate, or with one from another CA, is refused. Loopback only.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./fixtures/registry";
 import { docker } from "./helpers/cli";
 import { startDaemon, stopDaemon, type TestDaemon } from "./helpers/daemon";
 
@@ -21,7 +22,7 @@ function openssl(args: string[]): void {
 /** A CA and a certificate signed by it, for `name` (server: 127.0.0.1; client: clientAuth). */
 function issue(ca: string, name: string, ext: string): void {
   openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}-key.pem`, "-subj", `/CN=${name}`, "-out", `${name}.csr`]);
-  Bun.write(join(dir, `${name}.ext`), ext);
+  writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}-key.pem`, "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`]);
 }
 
@@ -36,14 +37,18 @@ beforeAll(async () => {
   issue("ca", "server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   issue("ca", "client", "extendedKeyUsage=clientAuth\n");
   issue("otherca", "stranger", "extendedKeyUsage=clientAuth\n");
-  await Bun.sleep(50);
-  // A free port: bind 0, read it, release it.
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  port = probe.port;
-  probe.stop(true);
-  d = await startDaemon({
-    args: ["-H", `tcp://127.0.0.1:${port}`, "--tlsverify", "--tlscacert", join(dir, "ca.pem"), "--tlscert", join(dir, "server.pem"), "--tlskey", join(dir, "server-key.pem")],
-  });
+  // A port that was free a moment ago: another test file may take it before the daemon binds it, so try a few.
+  for (let attempt = 1; ; attempt++) {
+    port = freePort();
+    try {
+      d = await startDaemon({
+        args: ["-H", `tcp://127.0.0.1:${port}`, "--tlsverify", "--tlscacert", join(dir, "ca.pem"), "--tlscert", join(dir, "server.pem"), "--tlskey", join(dir, "server-key.pem")],
+      });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
 }, 60_000);
 
 afterAll(async () => {

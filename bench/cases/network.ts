@@ -3,6 +3,7 @@
  * `--network none`), and TCP throughput into a container through a published port on 127.0.0.1 (the userland
  * proxy) versus straight to the container's address over the bridge. Traffic goes only to the container.
  */
+import { readFileSync } from "node:fs";
 import { api, pull } from "../engine-api.ts";
 import { benchRegistry } from "../registry.ts";
 import { summarize } from "../stats.ts";
@@ -45,19 +46,34 @@ async function push(hostname: string, port: number, bytes: number): Promise<numb
   return sent / 1e6 / seconds;
 }
 
+/** Until the container's network namespace has a TCP socket listening on `port` (/proc/<pid>/net/tcp{,6}, state 0A). */
+async function untilListening(pid: number, port: number): Promise<void> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    // busybox nc listens on the IPv6 wildcard where the namespace has IPv6, which also takes IPv4.
+    const table = ["tcp", "tcp6"].flatMap((file) => readFileSync(`/proc/${pid}/net/${file}`, "utf8").split("\n").slice(1));
+    if (table.some((line) => line.trim().split(/\s+/)[1]?.endsWith(local) && line.trim().split(/\s+/)[3] === "0A")) return;
+    await Bun.sleep(20);
+  }
+  throw new Error(`nothing listens on port ${port} in the sink container`);
+}
+
 async function sinkContainer(engine: Engine, image: string): Promise<{ id: string; ip: string; hostPort: number }> {
   const body = {
     Image: image,
-    // busybox nc hands the connection to `wc -c`, which answers with the byte count after EOF.
-    Cmd: ["sh", "-c", "while true; do nc -l -p 5001 -e wc -c; done"],
+    // busybox nc keeps listening (-ll) and hands each connection to `wc -c`, which answers with the byte count after EOF.
+    Cmd: ["nc", "-ll", "-p", "5001", "-e", "wc", "-c"],
     ExposedPorts: { "5001/tcp": {} },
     HostConfig: { PortBindings: { "5001/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] } },
   };
   const { Id } = (await (await api(engine, "POST", "/containers/create", body)).json()) as { Id: string };
   await api(engine, "POST", `/containers/${Id}/start`);
   const info = (await (await api(engine, "GET", `/containers/${Id}/json`)).json()) as {
+    State: { Pid: number };
     NetworkSettings: { IPAddress: string; Ports: Record<string, { HostPort: string }[]> };
   };
+  await untilListening(info.State.Pid, 5001);
   return { id: Id, ip: info.NetworkSettings.IPAddress, hostPort: Number(info.NetworkSettings.Ports["5001/tcp"]![0]!.HostPort) };
 }
 
@@ -69,7 +85,6 @@ export const networkCase: BenchCase = {
     await pull(bunker, info.busybox.reference);
     const sink = await sinkContainer(bunker, info.busybox.reference);
     try {
-      await Bun.sleep(300);
       const bytes = (context.quick ? 64 : 256) << 20;
       const rounds = context.quick ? 2 : 5;
       const proxied: number[] = [];
@@ -77,9 +92,7 @@ export const networkCase: BenchCase = {
       for (let i = 0; i < rounds; i++) {
         context.log(`network: ${bytes >> 20} MiB through the userland proxy, then direct (round ${i + 1}/${rounds})`);
         proxied.push(await push("127.0.0.1", sink.hostPort, bytes));
-        await Bun.sleep(100);
         direct.push(await push(sink.ip, 5001, bytes));
-        await Bun.sleep(100);
       }
       const p = summarize(proxied);
       const d = summarize(direct);

@@ -68,15 +68,21 @@ export function hasCapability(mask: bigint, name: string): boolean {
   return n !== undefined && ((mask >> BigInt(n)) & 1n) === 1n;
 }
 
+let ownBoundingSet: bigint | undefined;
+
 /**
  * The bounding set of this process (CapBnd in /proc/self/status), limited to the capabilities we know.
- * Children can never hold more than this, so it is what "all capabilities" means here.
+ * Children can never hold more than this, so it is what "all capabilities" means here. Read once: every
+ * create and start asks, and this process never changes its own.
  */
-export function hostCapabilities(statusPath = "/proc/self/status"): bigint {
-  const line = readFileSync(statusPath, "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
-  if (!line) throw new CapabilityError(`no CapBnd line in ${statusPath}`);
-  const known = (1n << BigInt(ALL_CAPABILITIES.length)) - 1n;
-  return BigInt(`0x${line.slice("CapBnd:".length).trim()}`) & known;
+export function hostCapabilities(): bigint {
+  if (ownBoundingSet === undefined) {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
+    if (!line) throw new CapabilityError("no CapBnd line in /proc/self/status");
+    const known = (1n << BigInt(ALL_CAPABILITIES.length)) - 1n;
+    ownBoundingSet = BigInt(`0x${line.slice("CapBnd:".length).trim()}`) & known;
+  }
+  return ownBoundingSet;
 }
 
 export interface CapabilityRequest {

@@ -2,7 +2,7 @@
  * Start a container, or exec a process in a running one, through the compiled C launcher.
  *
  * The daemon never forks, unshares or chdirs itself: the C launcher (native/) clones the child, which waits on a channel
- * while `hooks.beforeRelease(pid)` runs here (join cgroups, wire the network), then sets up everything in
+ * while `hooks.beforeRelease(pid)` runs here (wire the network), then joins its cgroups, sets up everything in
  * C and execs. Exits are observed by the shared ExitWatcher (pidfd + poll in a Worker).
  */
 import { close, kill } from "../libc/libc";
@@ -13,6 +13,11 @@ import type { ContainerSpec, ExecSpec } from "./spec";
 import { encodeContainer, encodeExec } from "./wire";
 
 export interface LaunchHooks {
+  /**
+   * Work the release depends on that needs no pid (the cgroups the child joins once released): started as soon
+   * as the child is asked for, so that a keeper creates it meanwhile. A throw kills the child and fails the launch.
+   */
+  whileCreating?(): Promise<void> | void;
   /** Runs while the child waits before any setup; a throw kills the child and fails the launch. */
   beforeRelease?(pid: number): Promise<void> | void;
 }
@@ -45,7 +50,7 @@ export function startContainer(spec: ContainerSpec, hooks: LaunchHooks = {}): Pr
 
 /**
  * Run a process in the namespaces of `targetPid` (a container's init): ipc, uts, net, pid, mnt, cgroup.
- * Pass the container's cgroup.procs files in `spec.cgroupProcs`.
+ * Pass the container's cgroup files in `spec.cgroupJoin`.
  */
 export function execInContainer(targetPid: number, spec: ExecSpec, hooks: LaunchHooks = {}): Promise<LaunchedProcess> {
   const blob = encodeExec(targetPid, spec, exitWatcher().pidfdOf(targetPid));
@@ -67,7 +72,7 @@ async function launch(blob: Uint8Array, timeoutMs: number, hooks: LaunchHooks): 
   const error = new Uint8Array(ERROR_RECORD_SIZE);
   if (launcher.spawn(blob, timeoutMs, out, error) !== 0) {
     const pid = out[SpawnOut.PID]!;
-    // A child that was created and then killed (cgroup join failed) still has to be reaped.
+    // A child that was created and then killed (its pidfd or pipes failed) still has to be reaped.
     if (pid > 0) await watcher.watch(pid, out[SpawnOut.PIDFD]!).catch(() => {});
     throw launchErrorFromRecord(error);
   }
@@ -78,6 +83,7 @@ async function launch(blob: Uint8Array, timeoutMs: number, hooks: LaunchHooks): 
   const closePipes = () => pipes.filter((fd) => fd >= 0).forEach((fd) => close(fd));
 
   try {
+    await hooks.whileCreating?.();
     await hooks.beforeRelease?.(pid);
   } catch (e) {
     launcher.abort(pid, channel);

@@ -95,8 +95,11 @@ export interface ProcessSpec {
   consoleSize?: { rows: number; cols: number };
   /** A stdin pipe (or the pty's input); otherwise stdin is /dev/null. */
   openStdin?: boolean;
-  /** cgroup.procs files the process is written into before it is released. */
-  cgroupProcs?: string[];
+  /**
+   * The cgroups the process joins itself, first thing once released: the files it writes "0" into (see
+   * CgroupManager.selfJoinFiles).
+   */
+  cgroupJoin?: string[];
   /** Upper bound for clone → execve; the child is killed after it. Default 30 s. */
   setupTimeoutMs?: number;
 }

@@ -14,7 +14,7 @@ export const BLOB_MAGIC = 0x314c4b42; // "BKL1"
 const Tag = {
   ROOTFS: 1, CLONE_FLAGS: 2, OPTIONS: 3, JOIN_NS: 4, HOSTNAME: 5, DOMAINNAME: 6, MOUNT: 7, MASK: 8, READONLY: 9,
   SYSCTL: 10, RLIMIT: 11, USER: 12, GROUPS: 13, CAPS: 14, SECCOMP: 15, ARG: 16, ENV: 17, CWD: 18,
-  CGROUP_PROCS: 19, TARGET_PID: 20, SHM_SIZE: 21, WINSIZE: 22, TARGET_PIDFD: 23,
+  CGROUP_JOIN: 19, TARGET_PID: 20, SHM_SIZE: 21, WINSIZE: 22, TARGET_PIDFD: 23,
 } as const;
 
 const Option = {
@@ -129,7 +129,7 @@ function encodeProcess(w: BlobWriter, spec: ProcessSpec, options: number): numbe
     w.words(Tag.RLIMIT, [resource], [limit(r.soft), limit(r.hard)]);
   }
   if (spec.consoleSize) w.record(Tag.WINSIZE, new Uint8Array(new Uint16Array([spec.consoleSize.rows, spec.consoleSize.cols]).buffer));
-  for (const path of spec.cgroupProcs ?? []) w.strings(Tag.CGROUP_PROCS, path);
+  for (const path of spec.cgroupJoin ?? []) w.strings(Tag.CGROUP_JOIN, path);
   return (
     options |
     (spec.tty ? Option.TTY : 0) |

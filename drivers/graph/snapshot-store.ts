@@ -5,7 +5,7 @@
  * removed by renaming it back there first, so a crash never leaves a half-made snapshot visible: init() hands the
  * staging leftovers to the driver to destroy.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { close, closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GraphDriverError } from "./errors";
 import { snapshotDirName } from "./keys";
@@ -83,10 +83,17 @@ export class SnapshotStore {
     return dir;
   }
 
-  /** Write the metadata into the staged directory and move it into place. */
+  /**
+   * Write the metadata into the staged directory and move it into place. A container's writable snapshot
+   * does not wait for its metadata to reach the disk: the record that names it is not synced at once either
+   * (the store runs SQLite's WAL with synchronous=NORMAL), so it is synced in the background, and a crash in
+   * between leaves an empty meta.json, which init() takes for a create that never finished.
+   */
   publish(stagedDir: string, record: SnapshotInfo): void {
     this.requireAbsent(record.key);
-    writeFileDurably(join(stagedDir, META), JSON.stringify(record));
+    const meta = join(stagedDir, META);
+    if (record.kind === "active") writeFileSyncedLater(meta, JSON.stringify(record));
+    else writeFileDurably(meta, JSON.stringify(record));
     renameSync(stagedDir, this.dirOf(record.key));
   }
 
@@ -104,6 +111,8 @@ export class SnapshotStore {
     } catch {
       return null;
     }
+    // Written but never synced (see publish): as good as no metadata.
+    if (text === "") return null;
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -119,6 +128,18 @@ function isSnapshotInfo(value: unknown): value is SnapshotInfo {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
   return typeof v.key === "string" && (v.parent === null || typeof v.parent === "string") && (v.kind === "active" || v.kind === "committed" || v.kind === "view");
+}
+
+/** Write now; the data reaches the disk a moment later (fsync and close on a pool thread). */
+function writeFileSyncedLater(path: string, text: string): void {
+  const fd = openSync(path, "w", 0o600);
+  try {
+    writeSync(fd, text);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  fsync(fd, () => close(fd, () => {}));
 }
 
 function writeFileDurably(path: string, text: string): void {

@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { GraphDriverError } from "./errors";
-import { mountPlanAt, mountSpecsOf, unmountAt, type MountPlan } from "./mounting";
+import { detachAt, mountPlanAt, mountSpecsOf, unmountAt, type MountPlan } from "./mounting";
 import { SnapshotStore } from "./snapshot-store";
 import { treeUsage } from "./tree";
 import type { GraphDriver, MountSpec, SnapshotInfo, SnapshotUsage, WhiteoutMode } from "./types";
@@ -87,13 +87,22 @@ export abstract class DirectorySnapshotter implements GraphDriver {
     unmountAt(target);
   }
 
+  detachAt(target: string): Promise<void> {
+    return detachAt(target);
+  }
+
+  /**
+   * Takes the snapshot out of view with one rename; its directory is deleted in the background, because
+   * freeing a directory's blocks can take milliseconds each (a synchronous discard on some hosts). A deletion
+   * that fails or is cut short by the daemon stopping stays under staging, which init() empties.
+   */
   async remove(key: string): Promise<void> {
-    this.store.require(key);
-    const dependents = this.store.children(key);
+    // Only committed snapshots can be parents (prepare and view take one), so only they need the scan of all.
+    const dependents = this.store.require(key).kind === "committed" ? this.store.children(key) : [];
     if (dependents.length > 0) {
       throw new GraphDriverError("has-dependents", `cannot remove snapshot ${key}: ${dependents.length} snapshot(s) depend on it (${dependents.join(", ")})`);
     }
-    await this.destroy(this.store.unpublish(key));
+    void this.destroy(this.store.unpublish(key)).catch(() => {});
   }
 
   async usage(key: string): Promise<SnapshotUsage> {

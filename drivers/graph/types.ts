@@ -45,6 +45,12 @@ export interface GraphDriver {
   /** Mount the snapshot's root filesystem at `target` (handles any number of layers). */
   mountAt(key: string, target: string): void;
   unmountAt(target: string): void;
+  /**
+   * Take what is mounted at `target` out of the mount table now; resolves once the kernel has released it
+   * (synced its data). Mount the snapshot again only after that.
+   */
+  detachAt(target: string): Promise<void>;
+  /** Gone from view when this resolves; the space it held may be freed a moment later. */
   remove(key: string): Promise<void>;
   usage(key: string): Promise<SnapshotUsage>;
   exists(key: string): boolean;

@@ -223,7 +223,7 @@ export class ExecService {
       rlimits: rlimitsOf(c.hostConfig.Ulimits),
       tty,
       openStdin,
-      cgroupProcs: this.cgroups.procsPaths(c.id),
+      cgroupJoin: this.cgroups.selfJoinFiles(c.id),
     };
     if (security.seccomp) spec.seccomp = security.seccomp;
     const [rows = 0, cols = 0] = consoleSize ?? [];

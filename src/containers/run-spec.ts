@@ -74,7 +74,7 @@ export interface RunSpecInput {
   user: ResolvedUser;
   etcFiles: EtcFilePaths;
   network: NamespaceMode;
-  cgroupProcs: string[];
+  cgroupJoin: string[];
   /** cgroup namespaces are private on v2 hosts (docker's default there), shared with the host on v1. */
   cgroupNamespace: "private" | "host";
   /** Variables of legacy links (ALIAS_PORT_80_TCP, ...), before the container's own. */
@@ -98,7 +98,7 @@ export function containerSpec(input: RunSpecInput): ContainerSpec {
     rlimits: rlimitsOf(h.Ulimits),
     tty: c.Tty,
     openStdin: c.OpenStdin,
-    cgroupProcs: input.cgroupProcs,
+    cgroupJoin: input.cgroupJoin,
     namespaces: {
       network: input.network,
       cgroup: input.cgroupNamespace,

@@ -20,6 +20,7 @@ import { linkEnv, linkHostEntries, resolveLinks, type LinkTarget } from "./links
 
 export interface RuntimeDeps {
   graphDriver: GraphDriver;
+  rootfsReleases: RootfsReleases;
   cgroups: CgroupManager;
   networks: ContainerNetworks;
   volumes: VolumeAccess;
@@ -40,6 +41,27 @@ export function rootfsOf(containerDir: string): string {
 }
 
 /**
+ * Root filesystems taken out of the mount table whose release by the kernel (an overlay's final sync of its
+ * upper filesystem) is still under way, by container: the snapshot is mounted again only once it has finished.
+ */
+export class RootfsReleases {
+  private readonly pending = new Map<string, Promise<void>>();
+
+  /** Detach the container's root filesystem now; the kernel releases it in the background. */
+  detach(id: string, graphDriver: GraphDriver, rootfs: string): void {
+    const released: Promise<void> = graphDriver.detachAt(rootfs).finally(() => {
+      if (this.pending.get(id) === released) this.pending.delete(id);
+    });
+    this.pending.set(id, released);
+  }
+
+  /** Settles once nothing is left of an earlier mount of the container's root filesystem. */
+  settled(id: string): Promise<void> {
+    return this.pending.get(id) ?? Promise.resolve();
+  }
+}
+
+/**
  * Start the container's process through `keeper`. `attach` "lossless" hands back its output from the first
  * byte (an attached `docker run`); without it nothing of the output passes through the daemon.
  */
@@ -47,11 +69,11 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
   const dir = deps.containerDir(c.id);
   const rootfs = rootfsOf(dir);
   mkdirSync(rootfs, { recursive: true });
+  await deps.rootfsReleases.settled(c.id);
   deps.graphDriver.mountAt(c.id, rootfs);
   const networks = deps.networks;
   let attached = false;
   try {
-    await deps.cgroups.create(c.id, cgroupResources(c.hostConfig));
     const user = resolveUser(rootfs, c.config.User, c.hostConfig.GroupAdd ?? []);
     // Volumes are acquired with the image's content in place: an empty one gets it (copy-up).
     const mounts = await launchMounts(deps.volumes, c.id, c.mounts, rootfs);
@@ -64,11 +86,13 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
       user,
       etcFiles: etcFilePaths(dir),
       network: networks.namespace(c),
-      cgroupProcs: deps.cgroups.procsPaths(c.id),
+      cgroupJoin: deps.cgroups.selfJoinFiles(c.id),
       cgroupNamespace: deps.cgroupNamespace,
     });
     let network: NetworkSettings | undefined;
     const process = await keeper.run(spec, runOptions(c, deps, attach), {
+      // The process joins them once released: they are made while the keeper creates it.
+      whileCreating: () => deps.cgroups.create(c.id, cgroupResources(c.hostConfig)),
       beforeRelease: async (pid) => {
         attached = true;
         network = await networks.attach(c, pid);
@@ -107,7 +131,7 @@ export async function teardownRun(c: ContainerRecord, deps: RuntimeDeps, network
     }
   };
   if (networkAttached) await step(() => deps.networks.detach(c));
-  await step(() => deps.graphDriver.unmountAt(rootfsOf(deps.containerDir(c.id))));
+  await step(() => deps.rootfsReleases.detach(c.id, deps.graphDriver, rootfsOf(deps.containerDir(c.id))));
   await step(() => deps.cgroups.destroy(c.id));
   if (errors.length > 0) throw errors[0];
 }

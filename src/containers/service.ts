@@ -10,7 +10,8 @@
  * with the keeper (`--ephemeral`).
  */
 import type { Database } from "bun:sqlite";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CgroupError, type CgroupManager } from "../../drivers/exec/cgroups";
 import { ExecutableNotFoundError, ExecutablePermissionError, LaunchError } from "../../drivers/exec/errors";
@@ -36,7 +37,7 @@ import { ContainerNetworks } from "./network";
 import { planUpdate, type UpdateRequest } from "./update";
 import type { NetworkService } from "../networks/service";
 import { Backoff, shouldRestart } from "./restart-policy";
-import { launchRun, rootfsOf, teardownRun, type RuntimeDeps } from "./runtime";
+import { launchRun, RootfsReleases, rootfsOf, teardownRun, type RuntimeDeps } from "./runtime";
 import { parseSignal, SIGKILL, SIGTERM } from "./signals";
 import { ContainerStore } from "./store";
 import { nowRfc3339, rfc3339Nano } from "./time";
@@ -131,6 +132,7 @@ export class ContainerService {
     });
     this.runtime = {
       graphDriver: deps.images.graphDriver,
+      rootfsReleases: new RootfsReleases(),
       cgroups: deps.cgroups,
       networks: this.networks,
       volumes: deps.volumes,
@@ -253,6 +255,7 @@ export class ContainerService {
           const rootfs = this.rootfs(id);
           if (this.runs.has(id)) return resolve({ record, rootfs, running: true, release: () => {} });
           mkdirSync(rootfs, { recursive: true });
+          await this.runtime.rootfsReleases.settled(id);
           this.deps.images.graphDriver.mountAt(id, rootfs);
           let done!: () => void;
           const released = new Promise<void>((r) => (done = r));
@@ -439,18 +442,22 @@ export class ContainerService {
     if (restart) c.state = { ...c.state, Status: "restarting", Restarting: true };
     this.store.saveState(c);
     // Only once the exit is saved: a daemon dying before this finds the record (and its status) at start-up.
-    await this.forgetKept(id, run.keeper);
+    // Sent now, it reaches the keeper before whatever a client does once it learns of the exit (a new start
+    // of the same id), so the reply need not be waited for first.
+    const forgotten = this.forgetKept(id, run.keeper);
     // Attached clients learn of the exit once the state they may inspect next is final.
     await hub?.endRun();
     this.waiters.exited(id, { StatusCode: exitCode, Error: null });
     if (restart) this.scheduleRestart(c, Date.now() - run.startedAtMs);
     else if (c.hostConfig.AutoRemove && !this.removing.has(id)) this.removeInBackground(id);
+    await forgotten;
   }
 
-  /** Drop the keeper's record of an exited container (and its exit file). */
+  /** Drop the keeper's record of an exited container (and its exit file); the request is sent at once. */
   private async forgetKept(id: string, keeper: Keeper): Promise<void> {
-    await keeper.rm(id).catch((err: unknown) => log.debug("removing a keeper record failed", { id, error: String(err) }));
+    const removed = keeper.rm(id);
     this.deps.keepers.forget(id);
+    await removed.catch((err: unknown) => log.debug("removing a keeper record failed", { id, error: String(err) }));
   }
 
   private scheduleRestart(c: ContainerRecord, ranForMs: number): void {
@@ -652,7 +659,7 @@ export class ContainerService {
         }
         const last = this.store.get(id) ?? c;
         await this.deps.images.graphDriver.remove(id);
-        rmSync(this.containerDir(id), { recursive: true, force: true });
+        this.discardContainerDir(id);
         await releaseVolumes(this.deps.volumes, id, last.mounts, removeVolumes);
         this.store.delete(id);
         await this.hubs.get(id)?.endRun();
@@ -664,6 +671,22 @@ export class ContainerService {
         this.removing.delete(id);
       }
     });
+  }
+
+  /**
+   * The container's directory (its /etc files and log) leaves with one rename into tmp/, which the daemon
+   * empties at start-up, and is deleted in the background: freeing a file's or directory's blocks can take
+   * milliseconds each (a synchronous discard on some hosts).
+   */
+  private discardContainerDir(id: string): void {
+    const doomed = join(this.deps.dataRoot.tmp, `container-${crypto.randomUUID()}`);
+    try {
+      renameSync(this.containerDir(id), doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    void rm(doomed, { recursive: true, force: true }).catch((err: unknown) => log.warn("deleting a removed container's files failed", { id, error: String(err) }));
   }
 
   /** `--rm`: the container and its anonymous volumes, as docker does. */
@@ -726,6 +749,8 @@ export class ContainerService {
     // start gets it from that start instead (see startRun).
     const run = this.runs.get(c.id);
     if (run && !hub.fed) hub.feed(run.keeper.attach(c.id, "live"));
+    // Input may make the container answer at once: only pass it on once that answer reaches this client.
+    await hub.outputSubscribed();
     this.publish(c, "attach");
     const onAbort = () => void attachment.end();
     signal.addEventListener("abort", onAbort, { once: true });

@@ -1,6 +1,7 @@
 /** Run the real docker CLI (or our own CLI) against a test daemon and capture the outcome. */
 import { existsSync } from "node:fs";
 import { BUNKER_BIN } from "./daemon";
+import { SETTLE_TIMEOUT_MS, StreamText } from "./wait";
 
 export const DOCKER_BIN = "/usr/local/bin/docker";
 
@@ -36,4 +37,19 @@ export function docker(env: Record<string, string>, args: string[], stdin?: stri
 
 export function bunker(env: Record<string, string>, args: string[], stdin?: string | Uint8Array, timeoutMs?: number): Promise<RunResult> {
   return runTool(BUNKER_BIN, args, env, stdin, timeoutMs);
+}
+
+/**
+ * Run a docker command that does not end by itself (`logs -f`, `events`) until its stdout matches `pattern`,
+ * then end it; returns the stdout read. Fails if the command ends or the time is up first.
+ */
+export async function dockerUntil(env: Record<string, string>, args: string[], pattern: RegExp, timeoutMs = SETTLE_TIMEOUT_MS): Promise<string> {
+  requireDocker();
+  const proc = Bun.spawn([DOCKER_BIN, ...args], { env: { ...process.env, DOCKER_BUILDKIT: "0", ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  try {
+    return await new StreamText(proc.stdout).until(pattern, timeoutMs);
+  } finally {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
 }

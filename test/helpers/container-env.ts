@@ -53,13 +53,3 @@ export async function stopContainerEnv(env: ContainerEnv | undefined): Promise<v
     await env.registry.stop();
   }
 }
-
-/** Poll until `check` holds (or fail after `timeoutMs`). */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

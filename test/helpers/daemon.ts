@@ -16,6 +16,7 @@ import { becomeSubreaper } from "../../drivers/exec/exit-watcher";
 import { Keeper, listGenerations } from "../../drivers/exec/keeper/client";
 import { processExists, SysError, waitpid, WNOHANG } from "../../drivers/libc/libc";
 import { freeSubnet } from "../../src/daemon/ephemeral";
+import { SETTLE_TIMEOUT_MS } from "./wait";
 
 export const BUNKER_BIN = resolve(import.meta.dir, "../../dist/bunker");
 
@@ -64,7 +65,10 @@ export function requireBinary(): void {
   if (!existsSync(BUNKER_BIN)) throw new Error(`${BUNKER_BIN} is missing: run \`bun run build\` first (test/run.sh does)`);
 }
 
-export async function waitForSocket(socket: string, proc: Subprocess, logFile: string, timeoutMs = 15_000): Promise<void> {
+/** A daemon starts in well under a second; a loaded CI machine may take many times that. */
+const DAEMON_START_TIMEOUT_MS = 60_000;
+
+export async function waitForSocket(socket: string, proc: Subprocess, logFile: string, timeoutMs = DAEMON_START_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}:\n${readFileSync(logFile, "utf8")}`);
@@ -113,7 +117,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
     async stop() {
       if (daemon.proc.exitCode !== null) return daemon.proc.exitCode;
       daemon.proc.kill("SIGTERM");
-      const code = await Promise.race([daemon.proc.exited, Bun.sleep(20_000).then(() => -1)]);
+      // Stopping containers (their stop timeouts) and keepers can take a while on a loaded machine.
+      let timer: Timer | undefined;
+      const code = await Promise.race([daemon.proc.exited, new Promise<number>((resolve) => (timer = setTimeout(() => resolve(-1), 60_000)))]);
+      clearTimeout(timer);
       if (code === -1) {
         daemon.proc.kill("SIGKILL");
         await daemon.proc.exited;
@@ -129,7 +136,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
       await waitForSocket(socket, daemon.proc, logFile);
     },
   };
-  await waitForSocket(socket, daemon.proc, logFile);
+  try {
+    await waitForSocket(socket, daemon.proc, logFile);
+  } catch (err) {
+    // Nobody gets this daemon to stop: end it and remove what it made here.
+    if (daemon.proc.exitCode === null) daemon.proc.kill("SIGKILL");
+    await daemon.proc.exited;
+    await endKeepers(dataRoot);
+    removeLeftovers(dataRoot);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return daemon;
 }
 
@@ -216,7 +233,7 @@ export async function endKeepers(dataRoot: string): Promise<void> {
 
 /** Reap `pid` once it has ended, if it became our child (we are a subreaper); nothing otherwise. */
 export async function reap(pid: number): Promise<void> {
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   while (isRunning(pid) && Date.now() < deadline) await Bun.sleep(10);
   try {
     if (processExists(pid)) waitpid(pid, WNOHANG);

@@ -6,6 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { settle, SETTLE_TIMEOUT_MS } from "./wait";
 
 export interface EngineTraces {
   /** Directories the engine owned (temporary dir, data root); nothing may be mounted below them or remain. */
@@ -106,11 +107,7 @@ export function leftovers(t: EngineTraces): string[] {
 }
 
 /** Wait until `leftovers` is empty (teardown may finish just after a process exits), or return what stays. */
-export async function settledLeftovers(t: EngineTraces, timeoutMs = 5000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = leftovers(t);
-    if (found.length === 0 || Date.now() > deadline) return found;
-    await Bun.sleep(100);
-  }
+export async function settledLeftovers(t: EngineTraces, timeoutMs = SETTLE_TIMEOUT_MS): Promise<string[]> {
+  await settle(() => leftovers(t).length === 0, timeoutMs);
+  return leftovers(t);
 }

@@ -2,8 +2,9 @@
  * Plays the daemon for test/keeper.test.ts in its own Bun process, so that the test can `kill -9` it and
  * start another one. Every result is one JSON line on stdout.
  *
- *   start STATE ROOTFS LOGDIR   start (or find) the keeper, run tick / cat (-i) / tty / exit7, hold an attach
- *                               fd and cat's stdin, print {"ready":…}, then idle until killed
+ *   start STATE ROOTFS LOGDIR   start (or find) the keeper, run tick / cat (-i) / tty / exit7 (which ends with 7
+ *                               once ROOTFS/EXIT7_GO exists), hold an attach fd and cat's stdin, print
+ *                               {"ready":…}, then idle until killed
  *   adopt STATE                 connect, hello, list, then attach / stdin / tty on the survivors; print results
  *   churn STATE ROOTFS N SECS   plant a secret, start a keeper, run N `sleep` containers, print {"ready":…},
  *                               churn memory for SECS seconds (allocate/free, forced GC), print {"churned":…},
@@ -13,9 +14,13 @@ import { readableFromFd } from "../../drivers/exec/stdio";
 import { Keeper } from "../../drivers/exec/keeper/client";
 import type { ContainerSpec } from "../../drivers/exec/spec";
 import { writeFd, close } from "../../drivers/libc/libc";
+import { SETTLE_TIMEOUT_MS } from "./wait";
 
 // Docker's 14 default capabilities.
 const DOCKER_CAPS = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31].reduce((m, n) => m | (1n << BigInt(n)), 0n);
+
+/** The file (in the rootfs) whose appearance ends the exit7 container of `start`. */
+export const EXIT7_GO = "go-exit7";
 
 export function containerSpec(rootfs: string, args: string[], extra: Partial<ContainerSpec> = {}): ContainerSpec {
   return {
@@ -34,7 +39,7 @@ function emit(value: unknown): void {
 }
 
 /** Read from `fd` until `pattern` shows up (or the time is up); returns what was read. */
-export async function readUntil(fd: number, pattern: RegExp, timeoutMs = 5000): Promise<string> {
+export async function readUntil(fd: number, pattern: RegExp, timeoutMs = SETTLE_TIMEOUT_MS): Promise<string> {
   const reader = readableFromFd(fd).getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -61,7 +66,7 @@ async function start(state: string, rootfs: string, logDir: string): Promise<voi
     containerSpec(rootfs, ["sh", "-c", "while :; do if read -t 1 line; then echo got:$line; else echo t; fi; done"], { tty: true, openStdin: true }),
     log("tty"),
   );
-  const exit7 = await keeper.run(containerSpec(rootfs, ["sh", "-c", "sleep 3; exit 7"]), log("exit7"));
+  const exit7 = await keeper.run(containerSpec(rootfs, ["sh", "-c", `while [ ! -e /${EXIT7_GO} ]; do sleep 0.1; done; exit 7`]), log("exit7"));
   // What a daemon holds while it runs: an attach fd and an open stdin. Its death must not disturb either container.
   const attached = await keeper.attach("tick");
   const catStdin = await keeper.stdin("cat");
@@ -71,7 +76,6 @@ async function start(state: string, rootfs: string, logDir: string): Promise<voi
     keeperPid: keeper.pid,
     slimmed: keeper.info.slimmed,
     pids: { tick: tick.pid, cat: cat.pid, tty: tty.pid, exit7: exit7.pid },
-    startedAtMs: Date.now(),
     heldFds: [attached.stdout, attached.stderr, catStdin],
   });
   setInterval(() => {}, 1 << 30);

@@ -1,5 +1,6 @@
 /** Raw byte exchanges with a daemon's unix socket, for testing the HTTP front end itself. */
 import type { Socket } from "bun";
+import { SETTLE_TIMEOUT_MS } from "./wait";
 
 export interface RawConnection {
   send(data: string | Uint8Array): void;
@@ -31,7 +32,7 @@ export async function rawConnect(socketPath: string): Promise<RawConnection> {
     send: (d) => void socket.write(d),
     halfClose: () => socket.shutdown(),
     received: () => buf,
-    async waitFor(pred, timeoutMs = 5000) {
+    async waitFor(pred, timeoutMs = SETTLE_TIMEOUT_MS) {
       const deadline = Date.now() + timeoutMs;
       while (!pred(buf)) {
         if (Date.now() > deadline) throw new Error(`timed out; received so far: ${JSON.stringify(buf.slice(0, 2000))}`);

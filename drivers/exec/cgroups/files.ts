@@ -87,13 +87,13 @@ export function subCgroups(dir: string): string[] {
 }
 
 /**
- * rmdir of a cgroup and its sub-cgroups, deepest first. EBUSY means processes are still leaving (killed ones
- * take a moment to exit), so it retries until the deadline.
+ * rmdir of a cgroup and its sub-cgroups, deepest first. EBUSY means sub-cgroups are left (they are removed
+ * first, then the rmdir is tried again) or processes are still leaving (killed ones take a moment to exit), so
+ * it retries until the deadline. The usual cgroup, a leaf whose processes are gone, costs one rmdir.
  */
 export async function removeCgroupTree(dir: string, timeoutMs = 5000): Promise<void> {
-  for (const child of subCgroups(dir)) await removeCgroupTree(child, timeoutMs);
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       rmdirSync(dir);
       return;
@@ -103,8 +103,9 @@ export async function removeCgroupTree(dir: string, timeoutMs = 5000): Promise<v
       if (code !== "EBUSY" || Date.now() > deadline) {
         throw new CgroupError(`rmdir ${dir}: ${code ?? (err as Error).message}`, code);
       }
-      await Bun.sleep(10);
     }
+    if (attempt === 0) for (const child of subCgroups(dir)) await removeCgroupTree(child, timeoutMs);
+    else await Bun.sleep(10);
   }
 }
 

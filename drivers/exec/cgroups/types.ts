@@ -103,8 +103,9 @@ export interface CgroupStats {
 }
 
 /**
- * Lifecycle: create → join (in the launcher's sync window, before the child runs) → update/freeze/thaw/stats
- * while it runs → kill → destroy once it has exited. `id` must be a plain name (no slashes).
+ * Lifecycle: create → the launched process joins itself (selfJoinFiles) before it runs anything →
+ * update/freeze/thaw/stats while it runs → kill → destroy once it has exited. `id` must be a plain name (no
+ * slashes).
  */
 export interface CgroupManager {
   readonly version: "1" | "2";
@@ -112,10 +113,14 @@ export interface CgroupManager {
   /** Creates the container's cgroup (and the parent, enabling controllers on v2) and applies the limits. */
   create(id: string, resources: CgroupResources): Promise<void>;
   update(id: string, resources: CgroupResources): Promise<void>;
-  /** Moves `pid` in: one write per hierarchy. Synchronous so it fits the launcher's sync window. */
+  /** Moves the whole process `pid` in: one cgroup.procs write per hierarchy. */
   join(id: string, pid: number): void;
-  /** The cgroup.procs files to write the child's pid into (one per v1 hierarchy, one on v2). */
-  procsPaths(id: string): string[];
+  /**
+   * The files a single-threaded process writes "0" into to move itself in, one per hierarchy: v1 `tasks`
+   * (a thread moving itself spares the kernel's global threadgroup lock and the RCU grace period its write
+   * side waits for, ~10 ms, which join() pays), v2 `cgroup.procs` (v2 moves only whole processes).
+   */
+  selfJoinFiles(id: string): string[];
   /** Every process in the container's cgroup, sub-cgroups included. */
   pids(id: string): number[];
   /** Signals every process; resolves to how many were signalled. */

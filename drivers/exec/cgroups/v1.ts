@@ -75,11 +75,11 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   join(id: string, pid: number): void {
-    for (const path of this.procsPaths(id)) writeControl(path, pid);
+    for (const dir of this.dirs(id)) writeControl(join(dir, "cgroup.procs"), pid);
   }
 
-  procsPaths(id: string): string[] {
-    return this.dirs(id).map((dir) => join(dir, "cgroup.procs"));
+  selfJoinFiles(id: string): string[] {
+    return this.dirs(id).map((dir) => join(dir, "tasks"));
   }
 
   pids(id: string): number[] {

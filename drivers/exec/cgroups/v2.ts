@@ -52,7 +52,7 @@ export class CgroupV2Manager implements CgroupManager {
     writeControl(join(this.path(id), "cgroup.procs"), pid);
   }
 
-  procsPaths(id: string): string[] {
+  selfJoinFiles(id: string): string[] {
     return [join(this.path(id), "cgroup.procs")];
   }
 

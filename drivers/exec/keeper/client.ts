@@ -4,7 +4,7 @@
  *
  *   const keeper = await Keeper.connectOrStart("/run/bunker/keeper", { build });
  *   const ctr = await keeper.run(spec, { id, logPath, logMaxSize, logMaxFiles, attach: "lossless" }, {
- *     beforeRelease: (pid) => wireNetwork(pid),   // the process waits, cgroups already joined
+ *     beforeRelease: (pid) => wireNetwork(pid),   // the process waits; released, it joins its cgroups
  *   });
  *   ctr.exited.then(...); keeper.onExit(...);       // exits arrive as events, no polling
  *
@@ -27,7 +27,7 @@ import type { ContainerSpec, ExecSpec } from "../spec";
 import { encodeContainer, encodeExec } from "../wire";
 import { KeeperConnection, type ExitEvent } from "./connection";
 import { CLIENT_MINPROTO, CLIENT_PROTO, keeperSourceDigest, loadKeeperNative, type StartStage } from "./native";
-import { KeeperConnectionError, KeeperError, parseHello, parseList, type KeeperHello, type KeeperRecord } from "./protocol";
+import { KeeperConnectionError, KeeperError, parseHello, parseList, type KeeperHello, type KeeperRecord, type Reply } from "./protocol";
 
 export { KeeperConnectionError, KeeperError, type KeeperHello, type KeeperRecord };
 export type { ExitEvent };
@@ -199,26 +199,26 @@ export class Keeper {
   }
 
   /**
-   * Create the container as the keeper's child (cgroups from spec.cgroupProcs joined), run
-   * hooks.beforeRelease(pid) while it waits (network), then let it set up and exec. A failing hook kills it;
-   * a failed setup throws the launcher's LaunchError (step, errno).
+   * Create the container as the keeper's child (hooks.whileCreating runs meanwhile), run
+   * hooks.beforeRelease(pid) while it waits (network), then let it join its cgroups (spec.cgroupJoin), set up
+   * and exec. A failing hook kills it; a failed setup throws the launcher's LaunchError (step, errno).
    */
   async run(spec: ContainerSpec, options: RunOptions, hooks: LaunchHooks = {}): Promise<KeeperProcess> {
-    const reply = await this.connection.request(
+    const created = this.connection.request(
       ["run", options.id, options.logPath ?? "", String(options.logMaxSize ?? 0), String(options.logMaxFiles ?? 1), String(spec.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS)],
       encodeContainer(spec),
     );
-    return this.release(options.id, createdPid(reply.text), options.attach, hooks);
+    return this.release(options.id, created, this.attachBehind(options.id, options.attach), hooks);
   }
 
   /** `docker exec` in a running container of this keeper (its namespaces; the keeper fills in its pid). */
   async exec(containerId: string, spec: ExecSpec, options: ExecOptions, hooks: LaunchHooks = {}): Promise<KeeperProcess> {
     // The target pid and pidfd are placeholders: the keeper writes its own record's into the blob.
-    const reply = await this.connection.request(
+    const created = this.connection.request(
       ["exec", containerId, options.id, String(spec.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS)],
       encodeExec(1, spec, -1),
     );
-    return this.release(options.id, createdPid(reply.text), options.attach, hooks);
+    return this.release(options.id, created, this.attachBehind(options.id, options.attach), hooks);
   }
 
   /**
@@ -309,15 +309,40 @@ export class Keeper {
     return w;
   }
 
-  private async release(id: string, pid: number, attach: RunOptions["attach"], hooks: LaunchHooks): Promise<KeeperProcess> {
+  /**
+   * The attach request sent right behind a run or exec: the keeper answers it once the process exists, so
+   * both take one round trip. Null without `mode`.
+   */
+  private attachBehind(id: string, mode: RunOptions["attach"]): Promise<AttachedOutput> | null {
+    if (!mode) return null;
+    const attached = this.attach(id, mode);
+    attached.catch(() => {}); // awaited by release, which a failed run leaves early
+    return attached;
+  }
+
+  /** Called right after the run or exec request went out: whileCreating runs while the keeper works. */
+  private async release(id: string, created: Promise<Reply>, attached: Promise<AttachedOutput> | null, hooks: LaunchHooks): Promise<KeeperProcess> {
+    const prepared = (async () => hooks.whileCreating?.())();
+    prepared.catch(() => {}); // awaited below, once the process exists
+    let pid: number;
+    try {
+      pid = createdPid((await created).text);
+    } catch (e) {
+      // Nothing was created; an attach that found an older record of the same id hands back pipes to close.
+      await prepared.catch(() => {});
+      const stale = await attached?.catch(() => null);
+      if (stale) closeOutput(stale);
+      throw e;
+    }
     // Registered before release: the exit event cannot come first.
     const exited = this.waiter(id).promise;
     let stdio: AttachedOutput | null = null;
     const closeStdio = () => {
-      if (stdio) for (const fd of [stdio.stdout, stdio.stderr]) if (fd !== null) close(fd);
+      if (stdio) closeOutput(stdio);
     };
     try {
-      if (attach) stdio = await this.attach(id, attach);
+      if (attached) stdio = await attached;
+      await prepared;
       await hooks.beforeRelease?.(pid);
     } catch (e) {
       closeStdio();
@@ -376,6 +401,10 @@ export function readExitFile(dir: string, id: string): { exit: ExitStatus; finis
 
 function compatible(hello: KeeperHello): boolean {
   return hello.minproto <= CLIENT_PROTO && hello.proto >= CLIENT_MINPROTO;
+}
+
+function closeOutput(output: AttachedOutput): void {
+  for (const fd of [output.stdout, output.stderr]) if (fd !== null) close(fd);
 }
 
 function createdPid(text: string): number {

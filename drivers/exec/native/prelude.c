@@ -209,7 +209,7 @@ struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u6
 #define BLOB_MAGIC 0x314c4b42u /* "BKL1" */
 enum tag {
   T_ROOTFS = 1, T_CLONE_FLAGS, T_OPTIONS, T_JOIN_NS, T_HOSTNAME, T_DOMAINNAME, T_MOUNT, T_MASK, T_READONLY,
-  T_SYSCTL, T_RLIMIT, T_USER, T_GROUPS, T_CAPS, T_SECCOMP, T_ARG, T_ENV, T_CWD, T_CGROUP_PROCS, T_TARGET_PID,
+  T_SYSCTL, T_RLIMIT, T_USER, T_GROUPS, T_CAPS, T_SECCOMP, T_ARG, T_ENV, T_CWD, T_CGROUP_JOIN, T_TARGET_PID,
   T_SHM_SIZE, T_WINSIZE, T_TARGET_PIDFD
 };
 enum option {
@@ -313,7 +313,7 @@ static int valid_blob(const u8 *blob, u32 len) {
     if (l > len - pos - 8) return 0;
     switch (tag) {
       case T_ROOTFS: case T_HOSTNAME: case T_DOMAINNAME: case T_MASK: case T_READONLY: case T_ARG: case T_ENV:
-      case T_CWD: case T_CGROUP_PROCS: strings = 1; break;
+      case T_CWD: case T_CGROUP_JOIN: strings = 1; break;
       case T_SYSCTL: strings = 2; break;
       case T_MOUNT: fixed = 16; strings = 4; break;
       case T_JOIN_NS: fixed = 8; strings = 1; break;

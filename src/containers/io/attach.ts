@@ -79,6 +79,8 @@ export class AttachHub {
   private stdinPipe: StdinPipe;
   /** The output being relayed, settling when it ends; null while none is. */
   private relaying: Promise<void> | null = null;
+  /** Settles once the output being relayed is subscribed to (or that failed). */
+  private subscribed: Promise<void> = Promise.resolve();
 
   constructor() {
     this.stdinPipe = new StdinPipe();
@@ -91,6 +93,10 @@ export class AttachHub {
 
   /** Relay the output `attach` hands over to the attachments until it ends. */
   feed(attach: Promise<AttachedOutput>): void {
+    this.subscribed = attach.then(
+      () => undefined,
+      () => undefined,
+    );
     const relay = attach.then(
       (output) => relayOutput(output, (stream, data) => this.broadcast(stream, data)),
       (err: unknown) => log.debug("attaching to a container's output failed", { error: String(err) }),
@@ -99,6 +105,11 @@ export class AttachHub {
     void relay.finally(() => {
       if (this.relaying === relay) this.relaying = null;
     });
+  }
+
+  /** Settles once what the container writes from now on reaches the attachments (at once when nothing is relayed). */
+  async outputSubscribed(): Promise<void> {
+    await this.subscribed;
   }
 
   /** Settles once the relayed output has ended (at once when none is relayed). */

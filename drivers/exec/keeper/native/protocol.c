@@ -201,8 +201,8 @@ static void patch_target(u8 *blob, u32 len, const struct record *t) {
 /*
  * run:  id, log path ("" for none), log max size, log max files, setup timeout ms, blob
  * exec: container id, exec id, setup timeout ms, blob
- * Clones the process (joined to the cgroups the blob names) and answers "ok created <pid>"; it waits for
- * release (the daemon wires its network meanwhile).
+ * Clones the process and answers "ok created <pid>"; it waits for release (the daemon wires its network
+ * meanwhile), then joins the cgroups the blob names before any setup.
  */
 static void op_create(struct request *q, int kind) {
   const char *parent = kind == KIND_EXEC ? field(q) : 0, *id = field(q);
@@ -239,7 +239,7 @@ static void op_create(struct request *q, int kind) {
     if (log_open(&r->log) < 0) { int e = errno; record_free(r); reply_errno(q, "log-open", e); return; }
   }
   if (bk_spawn(blob, len, (int)ms, out, &err) < 0) {
-    /* A child killed after clone (its cgroup join failed) is reaped later: the record stays until then. */
+    /* A child killed after clone (its pidfd or pipes failed) is reaped later: the record stays until then. */
     if (out[OUT_PID] > 0) { r->pid = out[OUT_PID]; r->pidfd = out[OUT_PIDFD]; r->state = R_FAILED; }
     else record_free(r);
     reply_launch_error(q->c, q->tag, &err);
