@@ -18,6 +18,9 @@ import { compileWasm, WASM_BUILD_DIR, WASM_MODULES } from "./wasm/build.ts";
 
 export const WORKER_ENTRYPOINTS: string[] = ["drivers/exec/exit-worker.ts"];
 const BYTECODE_ORDER = "scripts/bytecode-order.txt";
+/** docker-init (`docker run --init`): static, since containers have no libc of ours; embedded by drivers/exec/init/binary.ts. */
+const INIT_SOURCE = "drivers/exec/init/init.c";
+const INIT_ARTEFACT = "dist/docker-init";
 
 const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || "unknown";
 const dirty = (await $`git status --porcelain`.nothrow().quiet().text()).trim() ? "-dirty" : "";
@@ -34,6 +37,9 @@ for (const name of WASM_MODULES) {
   writeFileSync(file, binary);
   console.log(`wasm/build/${name}.wasm rebuilt from its source (${binary.length} bytes)`);
 }
+mkdirSync("dist", { recursive: true });
+const init = await $`cc -static -Os -s -Wall -o ${INIT_ARTEFACT} ${INIT_SOURCE}`.nothrow();
+if (init.exitCode !== 0) process.exit(init.exitCode);
 // ESM with code splitting: a module reached only through `await import()` is a chunk of its own, loaded (with
 // the node: built-ins it imports) when that import runs, so the daemon holds none of the client commands' code.
 const order = existsSync(BYTECODE_ORDER) ? [`--bytecode-order=${BYTECODE_ORDER}`] : [];

@@ -49,6 +49,21 @@ export interface TmpfsMount extends MountFlags {
 
 export type Mount = BindMount | TmpfsMount;
 
+/** A device node made in the container (`docker run --device`): a copy of a host node. */
+export interface DeviceNode {
+  /** Absolute path inside the container; missing parent directories are created. */
+  path: string;
+  type: "c" | "b";
+  major: number;
+  minor: number;
+  /** Permission bits of the node. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** The host node, bind-mounted in its place when mknod is refused. */
+  hostPath: string;
+}
+
 export type RlimitName =
   | "cpu" | "fsize" | "data" | "stack" | "core" | "rss" | "nproc" | "nofile" | "memlock" | "as" | "locks"
   | "sigpending" | "msgqueue" | "nice" | "rtprio" | "rttime";
@@ -124,6 +139,8 @@ export interface ContainerSpec extends ProcessSpec {
   sysctls?: Record<string, string>;
   /** /dev/shm size in bytes; default 64 MiB. */
   shmSize?: number;
+  /** Made after the standard /dev nodes. Access to them is the cgroup's business (CgroupResources.devices). */
+  devices?: DeviceNode[];
 }
 
 /** `docker exec`: the process half; namespaces come from the target process. */

@@ -5,7 +5,7 @@
  * Tags, option bits and step numbers mirror the enums in native/prelude.c.
  */
 import { posix } from "node:path";
-import type { ContainerSpec, ExecSpec, Mount, NamespaceMode, ProcessSpec, Propagation, RlimitName } from "./spec";
+import type { ContainerSpec, DeviceNode, ExecSpec, Mount, NamespaceMode, ProcessSpec, Propagation, RlimitName } from "./spec";
 import { DEFAULT_MASKED_PATHS, DEFAULT_NAMESPACES, DEFAULT_READONLY_PATHS } from "./spec";
 import { concatBytes } from "../util/bytes";
 
@@ -14,7 +14,7 @@ export const BLOB_MAGIC = 0x314c4b42; // "BKL1"
 const Tag = {
   ROOTFS: 1, CLONE_FLAGS: 2, OPTIONS: 3, JOIN_NS: 4, HOSTNAME: 5, DOMAINNAME: 6, MOUNT: 7, MASK: 8, READONLY: 9,
   SYSCTL: 10, RLIMIT: 11, USER: 12, GROUPS: 13, CAPS: 14, SECCOMP: 15, ARG: 16, ENV: 17, CWD: 18,
-  CGROUP_JOIN: 19, TARGET_PID: 20, SHM_SIZE: 21, WINSIZE: 22, TARGET_PIDFD: 23,
+  CGROUP_JOIN: 19, TARGET_PID: 20, SHM_SIZE: 21, WINSIZE: 22, TARGET_PIDFD: 23, DEVICE: 24,
 } as const;
 
 const Option = {
@@ -22,6 +22,9 @@ const Option = {
 } as const;
 
 const CLONE = { NEWNS: 0x20000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWPID: 0x20000000, NEWNET: 0x40000000 } as const;
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
 
 const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19, SHARED: 1 << 20 } as const;
 
@@ -155,6 +158,15 @@ function mountRecord(w: BlobWriter, m: Mount): void {
   w.record(Tag.MOUNT, payload);
 }
 
+/** u32 file type + mode, major, minor, uid, gid (padded to 24 bytes), then the container path and the host path. */
+function deviceRecord(w: BlobWriter, d: DeviceNode): void {
+  const path = containerPath(d.path, "device path");
+  if (!d.hostPath.startsWith("/")) throw new LaunchConfigError(`device host path must be absolute: ${JSON.stringify(d.hostPath)}`);
+  const mode = (d.type === "c" ? S_IFCHR : S_IFBLK) | (d.mode & 0o7777);
+  const fixed = new Uint8Array(new Uint32Array([mode, d.major, d.minor, d.uid, d.gid, 0]).buffer);
+  w.record(Tag.DEVICE, concatBytes([fixed, cstring(path), cstring(d.hostPath)]));
+}
+
 function namespaceFlag(mode: NamespaceMode, flag: number, nstype: number, w: BlobWriter): number {
   if (mode === "private") return flag;
   if (mode !== "host") w.record(Tag.JOIN_NS, concatBytes([new Uint8Array(new Uint32Array([nstype, 0]).buffer), cstring(mode.path)]));
@@ -195,6 +207,7 @@ export function encodeContainer(spec: ContainerSpec): Uint8Array {
     w.strings(Tag.SYSCTL, name.replaceAll(".", "/"), value);
   }
   w.words(Tag.SHM_SIZE, [], [BigInt(spec.shmSize ?? DEFAULT_SHM_SIZE)]);
+  for (const d of spec.devices ?? []) deviceRecord(w, d);
   const options =
     Option.MAKE_CWD |
     (spec.readonlyRootfs ? Option.READONLY_ROOT : 0) |

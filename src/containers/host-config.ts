@@ -11,6 +11,7 @@ import { parseLogConfig } from "./logs/options";
 import { checkSysctls } from "./sysctls";
 import type { HostConfig, RestartPolicy } from "./types";
 import { parseLinks } from "./links";
+import { resolveDevices } from "./devices";
 
 const MIN_MEMORY = 6 * 1024 * 1024;
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -126,7 +127,7 @@ export function normalizeHostConfig(raw: Partial<HostConfig> | undefined, host: 
   h.RestartPolicy = checkRestartPolicy(h.RestartPolicy, h.AutoRemove);
   h.LogConfig = parseLogConfig(h.LogConfig);
   checkResources(h, host, warnings);
-  if (h.Init) warnings.push("--init is not supported yet: the container's command runs as PID 1 without an init process");
+  resolveDevices(h.Devices);
   checkNamespaceModes(h);
   checkCapabilities(h.CapAdd);
   checkCapabilities(h.CapDrop);

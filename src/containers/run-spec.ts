@@ -2,8 +2,9 @@
  * A stored container → what the exec driver and the cgroup manager take: the process (argv, env, user,
  * capabilities, seccomp, rlimits, tty) and the container around it (rootfs, mounts, /etc files, namespaces).
  */
-import { ALLOW_ALL_DEVICES, type CgroupResources } from "../../drivers/exec/cgroups";
-import type { ContainerSpec, Mount, NamespaceMode, Rlimit, RlimitName } from "../../drivers/exec/spec";
+import { ALLOW_ALL_DEVICES, DEFAULT_DEVICE_RULES, type CgroupResources, type DeviceRule } from "../../drivers/exec/cgroups";
+import { DOCKER_INIT_IN_CONTAINER } from "../../drivers/exec/init/install";
+import type { ContainerSpec, DeviceNode, Mount, NamespaceMode, Rlimit, RlimitName } from "../../drivers/exec/spec";
 import { InvalidParameterError } from "../errors";
 import type { EtcFilePaths } from "./etc-files";
 import { processSecurity } from "./security";
@@ -49,7 +50,8 @@ export function rlimitsOf(ulimits: Ulimit[] | null): Rlimit[] {
   });
 }
 
-export function cgroupResources(h: HostConfig): CgroupResources {
+/** `deviceRules`: the container's `--device` rules, added to the defaults. */
+export function cgroupResources(h: HostConfig, deviceRules: readonly DeviceRule[] = []): CgroupResources {
   const r: CgroupResources = {};
   if (h.Memory > 0) r.memory = h.Memory;
   if (h.MemorySwap !== 0) r.memorySwap = h.MemorySwap;
@@ -63,6 +65,7 @@ export function cgroupResources(h: HostConfig): CgroupResources {
   if (h.PidsLimit !== null && h.PidsLimit > 0) r.pidsLimit = h.PidsLimit;
   if (h.BlkioWeight > 0) r.blkioWeight = h.BlkioWeight;
   if (h.Privileged) r.devices = [...ALLOW_ALL_DEVICES];
+  else if (deviceRules.length > 0) r.devices = [...DEFAULT_DEVICE_RULES, ...deviceRules];
   return r;
 }
 
@@ -79,6 +82,10 @@ export interface RunSpecInput {
   cgroupNamespace: "private" | "host";
   /** Variables of legacy links (ALIAS_PORT_80_TCP, ...), before the container's own. */
   linkEnv?: string[];
+  /** `--device` nodes (devices.ts resolveDevices). */
+  devices?: DeviceNode[];
+  /** Host path of docker-init when the container runs under `--init`: its command becomes docker-init's child. */
+  init?: string;
 }
 
 export function containerSpec(input: RunSpecInput): ContainerSpec {
@@ -89,7 +96,7 @@ export function containerSpec(input: RunSpecInput): ContainerSpec {
   const [rows, cols] = h.ConsoleSize ?? [0, 0];
   const spec: ContainerSpec = {
     rootfs: input.rootfs,
-    args: commandLine(c),
+    args: input.init ? [DOCKER_INIT_IN_CONTAINER, "--", ...commandLine(c)] : commandLine(c),
     env: [...(input.linkEnv ?? []), ...processEnv(c, user.home)],
     cwd: c.WorkingDir || "/",
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
@@ -106,12 +113,15 @@ export function containerSpec(input: RunSpecInput): ContainerSpec {
       ipc: h.IpcMode === "host" ? "host" : "private",
       uts: h.UTSMode === "host" ? "host" : "private",
     },
-    mounts: input.mounts,
+    mounts: input.init
+      ? [...input.mounts, { type: "bind", source: input.init, destination: DOCKER_INIT_IN_CONTAINER, readonly: true, recursive: false }]
+      : input.mounts,
     etcFiles: { hostname: input.etcFiles.hostname, hosts: input.etcFiles.hosts, resolvConf: input.etcFiles.resolvConf },
     privileged: h.Privileged,
     readonlyRootfs: h.ReadonlyRootfs,
     sysctls: h.Sysctls ?? {},
     shmSize: h.ShmSize,
+    devices: input.devices ?? [],
   };
   if (security.seccomp) spec.seccomp = security.seccomp;
   // With the host's UTS namespace the host's names stay.

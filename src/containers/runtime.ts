@@ -16,6 +16,7 @@ import type { ContainerNetworks } from "./network";
 import { cgroupResources, containerSpec } from "./run-spec";
 import type { ContainerRecord, NetworkSettings } from "./types";
 import { resolveUser } from "./user";
+import { resolveDevices } from "./devices";
 import { linkEnv, linkHostEntries, resolveLinks, type LinkTarget } from "./links";
 
 export interface RuntimeDeps {
@@ -29,6 +30,10 @@ export interface RuntimeDeps {
   logPath(id: string): string;
   /** By name or id: the targets of legacy links. */
   findContainer(ref: string): ContainerRecord | null;
+  /** daemon.json `init`: containers whose HostConfig.Init is unset run under docker-init. */
+  initByDefault: boolean;
+  /** Host path of docker-init, installed on first use. */
+  dockerInit(): Promise<string>;
 }
 
 export interface LaunchedRun {
@@ -78,6 +83,8 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
     // Volumes are acquired with the image's content in place: an empty one gets it (copy-up).
     const mounts = await launchMounts(deps.volumes, c.id, c.mounts, rootfs);
     const links = resolveLinks(c, deps.findContainer);
+    const devices = resolveDevices(c.hostConfig.Devices);
+    const init = (c.hostConfig.Init ?? deps.initByDefault) ? await deps.dockerInit() : undefined;
     const spec = containerSpec({
       linkEnv: linkEnv(c.name, links),
       record: c,
@@ -88,11 +95,13 @@ export async function launchRun(c: ContainerRecord, deps: RuntimeDeps, keeper: K
       network: networks.namespace(c),
       cgroupJoin: deps.cgroups.selfJoinFiles(c.id),
       cgroupNamespace: deps.cgroupNamespace,
+      devices: devices.nodes,
+      ...(init ? { init } : {}),
     });
     let network: NetworkSettings | undefined;
     const process = await keeper.run(spec, runOptions(c, deps, attach), {
       // The process joins them once released: they are made while the keeper creates it.
-      whileCreating: () => deps.cgroups.create(c.id, cgroupResources(c.hostConfig)),
+      whileCreating: () => deps.cgroups.create(c.id, cgroupResources(c.hostConfig, devices.rules)),
       beforeRelease: async (pid) => {
         attached = true;
         network = await networks.attach(c, pid);

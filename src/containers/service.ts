@@ -48,6 +48,7 @@ import { KeyedLock } from "./keyed-lock";
 import { acquireVolumes, mountPointsOf, releaseVolumes, requestedMounts, volumesFromMounts, type VolumeAccess } from "./mounts";
 import type { MountPoint } from "../volumes/mount-spec";
 import { TIMED_OUT, withTimeout } from "../util/timeout";
+import { dockerInitInstaller } from "../../drivers/exec/init/install";
 
 export interface ContainerServiceDeps {
   db: Database;
@@ -140,6 +141,8 @@ export class ContainerService {
       containerDir: (id) => deps.dataRoot.container(id),
       logPath: (id) => this.logPath(id),
       findContainer: (ref) => this.find(ref),
+      initByDefault: deps.config.init,
+      dockerInit: dockerInitInstaller(deps.dataRoot.dockerInit),
     };
     mkdirSync(deps.dataRoot.containers, { recursive: true, mode: 0o710 });
   }

@@ -38,6 +38,13 @@ export interface RestartPolicy {
   MaximumRetryCount: number;
 }
 
+/** `HostConfig.Devices[]` (`--device /dev/x[:/dev/y[:rwm]]`). */
+export interface DeviceMapping {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+}
+
 export interface Ulimit {
   Name: string;
   Soft: number;
@@ -71,6 +78,7 @@ export interface HostConfig {
   Tmpfs?: Record<string, string>;
   Sysctls?: Record<string, string>;
   Init?: boolean | null;
+  Devices?: DeviceMapping[] | null;
   Memory: number;
   MemorySwap: number;
   MemoryReservation: number;

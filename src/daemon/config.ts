@@ -25,6 +25,8 @@ export interface DaemonConfig {
   dns: string[];
   mtu: number;
   logOpts: Record<string, string>;
+  /** Run every container under docker-init unless its HostConfig.Init says otherwise (dockerd's `init`). */
+  init: boolean;
 }
 
 export const DEFAULT_CONFIG_FILE = "/etc/bunker/daemon.json";
@@ -50,6 +52,7 @@ export const DEFAULTS: DaemonConfig = {
   dns: [],
   mtu: 1500,
   logOpts: { "max-size": "10m", "max-file": "3" },
+  init: false,
 };
 
 /** daemon.json key → config field and expected JSON type. */
@@ -73,6 +76,7 @@ const FILE_KEYS: Record<string, [keyof DaemonConfig, "string" | "boolean" | "num
   dns: ["dns", "string[]"],
   mtu: ["mtu", "number"],
   "log-opts": ["logOpts", "record"],
+  init: ["init", "boolean"],
 };
 
 function typeOk(value: unknown, type: string): boolean {

@@ -11,6 +11,7 @@ import { join } from "node:path";
  *   containers/<id>/            per container: hostname, hosts, resolv.conf, <id>-json.log, rootfs mount point
  *   volumes/<name>/_data        local volumes
  *   keeper/gen-<n>/             the keeper (containers' supervisor): keeper.sock, .pid, .lock, .log, <id>.exit
+ *   bin/docker-init             the init of `docker run --init`, bind-mounted into those containers
  *   tmp/                        scratch space, emptied at start-up
  */
 export class DataRoot {
@@ -38,6 +39,9 @@ export class DataRoot {
   }
   get keeper(): string {
     return join(this.root, "keeper");
+  }
+  get dockerInit(): string {
+    return join(this.root, "bin", "docker-init");
   }
   get tmp(): string {
     return join(this.root, "tmp");

@@ -63,7 +63,8 @@ async function start(state: string, rootfs: string, logDir: string): Promise<voi
   const tick = await keeper.run(containerSpec(rootfs, ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"]), log("tick"));
   const cat = await keeper.run(containerSpec(rootfs, ["cat"], { openStdin: true }), log("cat"));
   const tty = await keeper.run(
-    containerSpec(rootfs, ["sh", "-c", "while :; do if read -t 1 line; then echo got:$line; else echo t; fi; done"], { tty: true, openStdin: true }),
+    // The ticker shows the tty alive; a timed `read -t` could drop the first bytes of a line when it timed out mid-line.
+    containerSpec(rootfs, ["sh", "-c", "(while :; do echo t; sleep 1; done) & while read line; do echo got:$line; done"], { tty: true, openStdin: true }),
     log("tty"),
   );
   const exit7 = await keeper.run(containerSpec(rootfs, ["sh", "-c", `while [ ! -e /${EXIT7_GO} ]; do sleep 0.1; done; exit 7`]), log("exit7"));

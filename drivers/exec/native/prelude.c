@@ -46,6 +46,8 @@ int umount2(const char *target, int flags);
 int mkdirat(int dirfd, const char *path, u32 mode);
 int mknodat(int dirfd, const char *path, u32 mode, u64 dev);
 int symlinkat(const char *target, int dirfd, const char *linkpath);
+int unlinkat(int dirfd, const char *path, int flags);
+int fchownat(int dirfd, const char *path, u32 uid, u32 gid, int flags);
 int fchdir(int fd);
 int chdir(const char *path);
 char *getcwd(char *buf, size_t size);
@@ -112,6 +114,7 @@ int munmap(void *addr, size_t len);
 #define O_CLOEXEC 02000000
 #define O_PATH 010000000
 #define AT_FDCWD (-100)
+#define AT_SYMLINK_NOFOLLOW 0x100
 #define AT_EMPTY_PATH 0x1000
 #define AT_RECURSIVE 0x8000
 #define F_GETFL 3
@@ -155,6 +158,7 @@ int munmap(void *addr, size_t len);
 #define S_IFMT 0170000
 #define S_IFDIR 0040000
 #define S_IFCHR 0020000
+#define S_IFBLK 0060000
 #define STATX_TYPE 1
 #define STATX_MODE 2
 
@@ -210,7 +214,7 @@ struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u6
 enum tag {
   T_ROOTFS = 1, T_CLONE_FLAGS, T_OPTIONS, T_JOIN_NS, T_HOSTNAME, T_DOMAINNAME, T_MOUNT, T_MASK, T_READONLY,
   T_SYSCTL, T_RLIMIT, T_USER, T_GROUPS, T_CAPS, T_SECCOMP, T_ARG, T_ENV, T_CWD, T_CGROUP_JOIN, T_TARGET_PID,
-  T_SHM_SIZE, T_WINSIZE, T_TARGET_PIDFD
+  T_SHM_SIZE, T_WINSIZE, T_TARGET_PIDFD, T_DEVICE
 };
 enum option {
   OPT_TTY = 1, OPT_STDIN = 2, OPT_READONLY_ROOT = 4, OPT_NO_NEW_PRIVS = 8, OPT_BIND_SYS = 16, OPT_SYS_RW = 32,
@@ -316,6 +320,7 @@ static int valid_blob(const u8 *blob, u32 len) {
       case T_CWD: case T_CGROUP_JOIN: strings = 1; break;
       case T_SYSCTL: strings = 2; break;
       case T_MOUNT: fixed = 16; strings = 4; break;
+      case T_DEVICE: fixed = 24; strings = 2; break;
       case T_JOIN_NS: fixed = 8; strings = 1; break;
       case T_OPTIONS: case T_TARGET_PID: case T_TARGET_PIDFD: fixed = 4; break;
       case T_CLONE_FLAGS: case T_SHM_SIZE: case T_USER: fixed = 8; break;

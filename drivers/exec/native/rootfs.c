@@ -102,6 +102,42 @@ static u64 makedev(u32 major, u32 minor) {
   return ((u64)(major & 0xfff) << 8) | (minor & 0xff) | ((u64)(minor & ~0xffu) << 12) | ((u64)(major & ~0xfffu) << 32);
 }
 
+/* No CAP_MKNOD (e.g. a restricted daemon): bind the host's node over an empty file named `name` in dirfd. */
+static void bind_host_node(int dirfd, const char *name, const char *host_path, u32 mode) {
+  char fdbuf[32];
+  int fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode & 07777);
+  if (fd < 0) fail(S_DEVICES, host_path);
+  close(fd);
+  fd = openat(dirfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || mount(host_path, fd_path(fd, fdbuf), 0, MS_BIND, 0) < 0) fail(S_DEVICES, host_path);
+  close(fd);
+}
+
+/*
+ * `docker run --device`: copies of host nodes (type, numbers, mode, owner), made after the standard ones so a
+ * node of the same name is replaced. Parent directories (/dev/net) are created inside the root.
+ */
+static void make_devices(void) {
+  u32 pos = 8, len;
+  const u8 *p;
+  while ((p = next_rec(T_DEVICE, &pos, &len))) {
+    u32 mode = rd32(p);
+    const char *path = (const char *)p + 24, *host_path = path + str_len(path) + 1, *name = path + str_len(path);
+    size_t parent_len;
+    int parent;
+    while (name > path && name[-1] != '/') name--;
+    parent_len = (size_t)(name - path) > 1 ? (size_t)(name - path) - 1 : 1; /* without the trailing slash, except "/" */
+    if (parent_len >= sizeof g_path) fail_errno(S_DEVICES, EINVAL, path);
+    copy_bytes(g_path, path, parent_len); g_path[parent_len] = 0;
+    parent = resolve_in_root(g_path, MAKE_DIR);
+    if (parent < 0) fail(S_DEVICES, path);
+    if (unlinkat(parent, name, 0) < 0 && errno != ENOENT) fail(S_DEVICES, path);
+    if (mknodat(parent, name, mode, makedev(rd32(p + 4), rd32(p + 8))) < 0) bind_host_node(parent, name, host_path, mode);
+    else if (fchownat(parent, name, rd32(p + 12), rd32(p + 16), AT_SYMLINK_NOFOLLOW) < 0) fail(S_DEVICES, path);
+    close(parent);
+  }
+}
+
 /* /dev: a fresh tmpfs with the standard nodes, pts, shm and mqueue (docker's default /dev). */
 static void setup_dev(void) {
   static const struct { const char *name; u32 major, minor; } nodes[] = {
@@ -111,7 +147,7 @@ static void setup_dev(void) {
     { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
     { "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
   };
-  char fdbuf[32], data[64];
+  char data[64];
   const u8 *shm = first_rec(T_SHM_SIZE, 0);
   u32 i;
   int devfd;
@@ -120,16 +156,8 @@ static void setup_dev(void) {
   if (devfd < 0) fail(S_DEVICES, "/dev");
   for (i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
     if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) == 0) continue;
-    /* No CAP_MKNOD (e.g. a restricted daemon): bind the host's node instead. */
-    {
-      int fd = openat(devfd, nodes[i].name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
-      g_path[0] = 0; cat(g_path, sizeof g_path, "/dev/"); cat(g_path, sizeof g_path, nodes[i].name);
-      if (fd < 0) fail(S_DEVICES, g_path);
-      close(fd);
-      fd = openat(devfd, nodes[i].name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0 || mount(g_path, fd_path(fd, fdbuf), 0, MS_BIND, 0) < 0) fail(S_DEVICES, g_path);
-      close(fd);
-    }
+    g_path[0] = 0; cat(g_path, sizeof g_path, "/dev/"); cat(g_path, sizeof g_path, nodes[i].name);
+    bind_host_node(devfd, nodes[i].name, g_path, 0666);
   }
   for (i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlinkat(links[i].target, devfd, links[i].name) < 0) fail(S_DEVICES, links[i].name);
@@ -144,6 +172,7 @@ static void setup_dev(void) {
   fmt_uint(data + str_len(data), shm ? rd64(shm) : 64ull << 20);
   mount_in_root("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, data);
   mount_in_root("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0);
+  make_devices();
 }
 
 static void setup_sys(void) {
