@@ -5,6 +5,7 @@
 import { lstatSync, readdirSync, statSync, type BigIntStats } from "node:fs";
 import { join, posix } from "node:path";
 import type { DeviceRule } from "../../drivers/exec/cgroups";
+import { splitDevice } from "../archive/tar-entries";
 import type { DeviceNode } from "../../drivers/exec/spec";
 import { InvalidParameterError } from "../errors";
 import type { DeviceMapping } from "./types";
@@ -19,18 +20,10 @@ function gatherError(path: string, reason: string): InvalidParameterError {
   return new InvalidParameterError(`error gathering device information while adding custom device "${path}": ${reason}`);
 }
 
-/** Linux's dev_t encoding (glibc gnu_dev_major/minor). */
-function majorMinor(rdev: bigint): { major: number; minor: number } {
-  return {
-    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-  };
-}
-
 function nodeOf(st: BigIntStats, hostPath: string, path: string): DeviceNode | null {
   const type = st.isCharacterDevice() ? "c" : st.isBlockDevice() ? "b" : null;
   if (!type) return null;
-  return { path, type, ...majorMinor(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), hostPath };
+  return { path, type, ...splitDevice(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), hostPath };
 }
 
 /** Every device node below a host directory (docker's `--device /dev/snd`), symlinks left out. */
